@@ -1,0 +1,227 @@
+//! The one place where a compute backend is chosen. Everything below works on a [`Device`] and
+//! is backend-agnostic; each backend is compiled in by its Cargo feature.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::str::FromStr;
+
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A backend as named in configs and on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// A GPU when one is found (CUDA, then wgpu), the `flex` CPU backend otherwise.
+    Auto,
+    /// Burn's pure-Rust multithreaded CPU backend.
+    Flex,
+    /// Burn's deprecated ndarray CPU backend (about 40x slower than flex).
+    Ndarray,
+    /// GPU through wgpu: Vulkan, Metal or DX12.
+    Wgpu,
+    /// NVIDIA GPU through CUDA.
+    Cuda,
+}
+
+impl BackendKind {
+    /// All kinds, in `--help` order.
+    pub const ALL: [BackendKind; 5] = [
+        BackendKind::Auto,
+        BackendKind::Flex,
+        BackendKind::Ndarray,
+        BackendKind::Wgpu,
+        BackendKind::Cuda,
+    ];
+
+    /// Name in configs and flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Auto => "auto",
+            BackendKind::Flex => "flex",
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+
+    /// Whether this binary was compiled with the backend's feature.
+    pub fn compiled(self) -> bool {
+        match self {
+            BackendKind::Auto => true,
+            BackendKind::Flex => cfg!(feature = "flex"),
+            BackendKind::Ndarray => cfg!(feature = "ndarray"),
+            BackendKind::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Cuda => cfg!(feature = "cuda"),
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        BackendKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!("unknown backend '{s}' (expected auto, flex, ndarray, wgpu or cuda)")
+            })
+    }
+}
+
+/// The device a run uses, with a human-readable description.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    /// The backend that was picked (never `Auto`).
+    pub kind: BackendKind,
+    /// Inference device; call `.autodiff()` on a clone for training.
+    pub device: Device,
+    /// What to print at start.
+    pub description: String,
+}
+
+/// Pick and initialise a device. `Auto` tries the GPU backends compiled in and falls back to
+/// `flex`; an explicit choice that is not compiled in or has no device is an error.
+pub fn select(kind: BackendKind) -> Result<Selected> {
+    if !kind.compiled() {
+        return Err(Error::Backend(format!(
+            "this binary was built without the '{kind}' backend; rebuild with `cargo build --release --features {kind}`"
+        )));
+    }
+    match kind {
+        BackendKind::Auto => select_auto(),
+        explicit => open(explicit).map_err(Error::Backend),
+    }
+}
+
+fn select_auto() -> Result<Selected> {
+    let mut reasons = Vec::new();
+    for kind in [
+        BackendKind::Cuda,
+        BackendKind::Wgpu,
+        BackendKind::Flex,
+        BackendKind::Ndarray,
+    ] {
+        if !kind.compiled() {
+            continue;
+        }
+        match open(kind) {
+            Ok(mut selected) => {
+                if !reasons.is_empty() {
+                    selected.description += &format!(" (no GPU: {})", reasons.join("; "));
+                }
+                return Ok(selected);
+            }
+            Err(reason) => reasons.push(reason),
+        }
+    }
+    Err(Error::Backend(format!(
+        "no usable backend in this build: {}",
+        reasons.join("; ")
+    )))
+}
+
+/// Open one backend and check it computes. GPU runtimes report some failures by panicking, so
+/// the probe runs under `catch_unwind` with the panic message captured, not printed.
+fn open(kind: BackendKind) -> std::result::Result<Selected, String> {
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = catch_unwind(AssertUnwindSafe(|| open_unchecked(kind)));
+    std::panic::set_hook(previous_hook);
+    let (device, description) = match outcome {
+        Ok(result) => result?,
+        Err(panic) => return Err(format!("{kind}: {}", panic_message(&panic))),
+    };
+    Ok(Selected {
+        kind,
+        device,
+        description,
+    })
+}
+
+fn open_unchecked(kind: BackendKind) -> std::result::Result<(Device, String), String> {
+    let device = device_for(kind)?;
+    // A tiny computation read back: fails here rather than in the middle of training.
+    let probe = Tensor::<1>::from_floats([1.0, 2.0], &device)
+        .sum()
+        .into_scalar::<f32>();
+    if probe != 3.0 {
+        return Err(format!("{kind}: probe computation returned {probe}"));
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let description = match kind {
+        BackendKind::Flex | BackendKind::Ndarray => format!("{kind} (CPU, {threads} threads)"),
+        _ => format!("{kind} (GPU, {device:?})"),
+    };
+    Ok((device, description))
+}
+
+#[allow(unreachable_code, deprecated)]
+fn device_for(kind: BackendKind) -> std::result::Result<Device, String> {
+    match kind {
+        #[cfg(feature = "flex")]
+        BackendKind::Flex => Ok(Device::flex()),
+        #[cfg(feature = "ndarray")]
+        BackendKind::Ndarray => Ok(Device::ndarray()),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Ok(Device::cuda(0)),
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => wgpu_device(),
+        other => Err(format!("{other}: not compiled into this binary")),
+    }
+}
+
+/// A real GPU adapter: discrete first, then integrated. CPU adapters (lavapipe, llvmpipe) are
+/// not taken, since `flex` is far faster than a software GPU.
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> std::result::Result<Device, String> {
+    use burn::tensor::DeviceKind;
+    let mut errors = Vec::new();
+    for kind in [DeviceKind::DiscreteGpu(0), DeviceKind::IntegratedGpu(0)] {
+        match Device::wgpu_options().device_kind(kind.clone()).init() {
+            Ok(device) => return Ok(device),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Err(format!("wgpu: {}", errors.join("; ")))
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "the backend failed to start".to_string())
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for k in BackendKind::ALL {
+            assert_eq!(k.name().parse::<BackendKind>(), Ok(k));
+        }
+        assert!("tpu".parse::<BackendKind>().unwrap_err().contains("tpu"));
+    }
+
+    #[test]
+    fn auto_always_finds_a_device_here() {
+        let selected = select(BackendKind::Auto).unwrap();
+        assert_ne!(selected.kind, BackendKind::Auto);
+    }
+}

@@ -1,0 +1,62 @@
+//! One error type for the whole crate: every failure a user can cause ends here, as a message
+//! that names the file, key or value at fault (never a panic).
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong in a clrtrain run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration (file or flags) is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A dataset file or folder is missing, truncated or unreadable.
+    #[error("dataset error in {path}: {message}")]
+    Data { path: PathBuf, message: String },
+    /// Downloading the dataset failed.
+    #[error("download failed: {0}")]
+    Download(String),
+    /// A file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The requested compute backend is unavailable.
+    #[error("backend error: {0}")]
+    Backend(String),
+    /// The training loss became NaN or infinite.
+    #[error(
+        "training diverged: loss became {loss} at iteration {iteration} (learning rate {lr:.3e}); \
+         outputs written so far are kept; try a lower max_lr"
+    )]
+    Diverged { iteration: u64, lr: f64, loss: f64 },
+    /// A plot could not be drawn.
+    #[error("cannot draw {path}: {message}")]
+    Plot { path: PathBuf, message: String },
+    /// A model file could not be saved or loaded.
+    #[error("model file {path}: {message}")]
+    Model { path: PathBuf, message: String },
+}
+
+/// Result with the crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// A data error about `path`.
+    pub fn data(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
+        Error::Data {
+            path: path.as_ref().to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    /// An I/O error while doing `action` ("cannot read", "cannot write", ...) on `path`.
+    pub fn io(action: &'static str, path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+}

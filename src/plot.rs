@@ -1,0 +1,181 @@
+//! The two PNG plots: loss and accuracy per epoch, and the learning rate per iteration. Text is
+//! drawn with an embedded DejaVu Sans, so plots are readable on machines without fonts.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::error::{Error, Result};
+use crate::history::EpochRecord;
+
+const FONT: &str = "sans-serif";
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The embedded font is valid; if it were not, text would be missing, not the plot.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+fn plot_error(path: &Path) -> impl Fn(String) -> Error + '_ {
+    move |message| Error::Plot {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// A series of `(x, y)` points with its legend label and colour.
+struct Series<'a> {
+    label: &'a str,
+    color: RGBColor,
+    points: Vec<(f64, f64)>,
+}
+
+/// Loss (left) and accuracy (right), train and validation, per epoch.
+pub fn plot_training(epochs: &[EpochRecord], path: &Path) -> Result<()> {
+    register_font();
+    let err = plot_error(path);
+    let root = BitMapBackend::new(path, (1200, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let (left, right) = root.split_horizontally(600);
+    let series = |label, color, f: fn(&EpochRecord) -> f64| Series {
+        label,
+        color,
+        points: epochs.iter().map(|e| (e.epoch as f64, f(e))).collect(),
+    };
+    let loss = [
+        series("train loss", BLUE, |e| e.train_loss),
+        series("val loss", RED, |e| e.val_loss),
+    ];
+    let accuracy = [
+        series("train accuracy", BLUE, |e| e.train_accuracy),
+        series("val accuracy", RED, |e| e.val_accuracy),
+    ];
+    panel(
+        &left,
+        "Training and validation loss",
+        "Epoch",
+        "Loss",
+        &loss,
+        false,
+    )
+    .map_err(&err)?;
+    panel(
+        &right,
+        "Training and validation accuracy",
+        "Epoch",
+        "Accuracy",
+        &accuracy,
+        false,
+    )
+    .map_err(&err)?;
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+/// The learning rate of every training iteration.
+pub fn plot_lr(lrs: &[f64], path: &Path) -> Result<()> {
+    register_font();
+    let err = plot_error(path);
+    let root = BitMapBackend::new(path, (900, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let series = [Series {
+        label: "learning rate",
+        color: BLUE,
+        points: lrs
+            .iter()
+            .enumerate()
+            .map(|(i, &lr)| (i as f64, lr))
+            .collect(),
+    }];
+    panel(
+        &root,
+        "Cyclical learning rate",
+        "Training iteration",
+        "Learning rate",
+        &series,
+        true,
+    )
+    .map_err(&err)?;
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+fn span(values: impl Iterator<Item = f64> + Clone, pad_min: bool) -> Range<f64> {
+    let finite = values.filter(|v| v.is_finite());
+    let lo = finite.clone().fold(f64::INFINITY, f64::min);
+    let hi = finite.fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() {
+        return 0.0..1.0;
+    }
+    let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-3).max(1e-12);
+    (if pad_min { lo - pad } else { lo.min(0.0) })..hi + pad
+}
+
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[Series],
+    points_only_x_from_zero: bool,
+) -> std::result::Result<(), String> {
+    let all = || series.iter().flat_map(|s| s.points.iter().copied());
+    let x_max = all().map(|p| p.0).fold(1.0, f64::max);
+    let x_min = if points_only_x_from_zero { 0.0 } else { 1.0 };
+    let x_range = x_min..x_max.max(x_min + 1.0);
+    let y_range = span(all().map(|p| p.1), false);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(75)
+        .build_cartesian_2d(x_range, y_range)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .y_label_formatter(&|v| format_tick(*v))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for s in series {
+        let color = s.color;
+        chart
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label(s.label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        if s.points.len() <= 200 {
+            chart
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// Tick labels: plain for ordinary numbers, scientific for tiny learning rates.
+fn format_tick(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-2 {
+        format!("{v:.1e}")
+    } else {
+        format!("{v:.2}")
+    }
+}

@@ -1,0 +1,164 @@
+//! `clrtrain train` end to end: data → backend → model → training → report, plots and weights.
+
+use std::sync::Arc;
+
+use burn::module::Module;
+use serde_json::json;
+
+use crate::backend;
+use crate::config::Config;
+use crate::data::{self, augment::Augment, loader, mean::mean_image};
+use crate::error::{Error, Result};
+use crate::history::{self, History};
+use crate::model::{ARCHITECTURE, MiniGoogLeNet};
+use crate::outputs::{self, OutputDir};
+use crate::plot;
+use crate::progress::{TrainProgress, Verbosity};
+use crate::report::ClassificationReport;
+use crate::train::{self, FitSettings, Trainer};
+
+/// What a finished run produced.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub history: History,
+    pub report: ClassificationReport,
+    /// The backend that ran it, as printed at start.
+    pub backend: String,
+    pub output: OutputDir,
+}
+
+fn say(verbosity: Verbosity, message: &str) {
+    if verbosity != Verbosity::Quiet {
+        println!("{message}");
+    }
+}
+
+/// Run a whole training as configured. Files appear in the output folder as the run goes, and
+/// stay there when it fails (a diverging loss, say).
+pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
+    config.validate()?;
+    let out = OutputDir::create(&config.output.dir)?;
+    out.write(outputs::CONFIG, &config.to_toml())?;
+    let data = data::load(&config.data)?;
+    let t = &config.training;
+    if t.batch_size > data.train.len() {
+        return Err(Error::Config(format!(
+            "training.batch_size = {} is larger than the {} training images",
+            t.batch_size,
+            data.train.len()
+        )));
+    }
+    let selected = backend::select(t.backend)?;
+    let clr = config.clr(data.train.len());
+    let iterations = loader::batches_per_epoch(data.train.len(), t.batch_size);
+    say(verbosity, &format!("backend: {}", selected.description));
+    say(verbosity, &format!("data: {}", data.description));
+    say(
+        verbosity,
+        &format!(
+            "schedule: {} between {:e} and {:e}, step size {} epochs = {} iterations; {} epochs of {} iterations, batch {}",
+            clr.method,
+            clr.base_lr,
+            clr.max_lr,
+            config.schedule.step_size,
+            clr.step_size,
+            t.epochs,
+            iterations,
+            t.batch_size
+        ),
+    );
+
+    let classes = data.train.classes.clone();
+    let mean = Arc::new(mean_image(&data.train));
+    let mut trainer = Trainer::new(classes.len(), &selected.device, t.momentum, clr, t.seed);
+    let train_set = Arc::new(data.train);
+    let settings = FitSettings {
+        epochs: t.epochs,
+        batch_size: t.batch_size,
+        eval_batch_size: t.eval_batch_size,
+        seed: t.seed,
+        augment: Augment::new(
+            config.augment.shift,
+            config.augment.flip,
+            train_set.height,
+            train_set.width,
+        ),
+    };
+    let progress = TrainProgress::new(verbosity, t.epochs);
+    let mut history = History::default();
+    let result = train::fit(
+        &mut trainer,
+        train_set,
+        &data.test,
+        mean.clone(),
+        &settings,
+        &mut history,
+        &progress,
+        |h, _| write_history(&out, h),
+    );
+    progress.finish();
+    let eval = match result {
+        Ok(eval) => eval,
+        Err(e) => {
+            // Keep what the run learned about itself, then report the failure.
+            let _ = write_history(&out, &history);
+            return Err(e);
+        }
+    };
+
+    let y_true: Vec<usize> = data.test.labels.iter().map(|&l| l as usize).collect();
+    let report = ClassificationReport::new(&y_true, &eval.predictions, &classes);
+    out.write(
+        outputs::PREDICTIONS_CSV,
+        &history::predictions_csv(&y_true, &eval.predictions, &classes),
+    )?;
+    out.write(outputs::REPORT_TXT, &report.to_text())?;
+    out.write(outputs::REPORT_JSON, &pretty(&report.to_json()))?;
+    save_model(&out, trainer.model(), &classes, &mean)?;
+    say(verbosity, &format!("\n{}", report.to_text()));
+    say(
+        verbosity,
+        &format!("outputs written to {}", out.dir().display()),
+    );
+    Ok(RunSummary {
+        history,
+        report,
+        backend: selected.description,
+        output: out,
+    })
+}
+
+/// History, learning rates and both plots, rewritten after every epoch.
+fn write_history(out: &OutputDir, h: &History) -> Result<()> {
+    out.write(outputs::HISTORY_CSV, &history::history_csv(&h.epochs))?;
+    out.write(outputs::LR_CSV, &history::lr_csv(&h.lrs))?;
+    out.write_with(outputs::TRAINING_PNG, |p| plot::plot_training(&h.epochs, p))?;
+    out.write_with(outputs::LR_PNG, |p| plot::plot_lr(&h.lrs, p))
+}
+
+/// Weights as burnpack plus what is needed to use them.
+fn save_model(
+    out: &OutputDir,
+    model: &MiniGoogLeNet,
+    classes: &[String],
+    mean: &[f32],
+) -> Result<()> {
+    out.write_with(outputs::MODEL, |p| {
+        model.clone().save_file(p).map_err(|e| Error::Model {
+            path: p.to_path_buf(),
+            message: e.to_string(),
+        })
+    })?;
+    let meta = json!({
+        "architecture": ARCHITECTURE,
+        "classes": classes,
+        "input": {"height": data::INPUT_SIZE, "width": data::INPUT_SIZE, "channels": data::CHANNELS},
+        "mean_image_hwc": mean,
+        "weights": outputs::MODEL,
+    });
+    out.write(outputs::MODEL_META, &pretty(&meta))
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+}

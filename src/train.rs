@@ -1,0 +1,267 @@
+//! The training loop: SGD with momentum whose learning rate the CLR schedule sets before every
+//! batch, evaluation on the test set after every epoch.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::lr_scheduler::LrScheduler;
+use burn::module::Module;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::prelude::*;
+
+use crate::data::ImageSet;
+use crate::data::augment::Augment;
+use crate::data::loader::{self, Batch};
+use crate::error::{Error, Result};
+use crate::history::{EpochRecord, History};
+use crate::model::MiniGoogLeNet;
+use crate::progress::TrainProgress;
+use crate::schedule::{Clr, CyclicLrScheduler};
+
+/// Batches between two reads of the loss from the device: the device runs ahead in between.
+const READ_EVERY: usize = 8;
+
+/// Loop settings.
+#[derive(Debug, Clone)]
+pub struct FitSettings {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub eval_batch_size: usize,
+    pub seed: u64,
+    pub augment: Augment,
+}
+
+/// Model, optimiser, schedule and loss on a training (autodiff) device.
+pub struct Trainer {
+    device: Device,
+    model: MiniGoogLeNet,
+    optimizer: ModuleOptimizer,
+    scheduler: CyclicLrScheduler,
+    loss: CrossEntropyLoss,
+}
+
+/// What one training step leaves on the device, read back later in bulk.
+pub struct StepOutput {
+    pub lr: f64,
+    /// Mean loss of the batch, shape `[1]`.
+    pub loss: Tensor<1>,
+    /// Correct predictions in the batch, shape `[1]`.
+    pub correct: Tensor<1, Int>,
+}
+
+/// Batch tensors on `device`.
+pub fn batch_tensors(batch: &Batch, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let images = Tensor::from_data(TensorData::new(batch.images.clone(), batch.shape), device);
+    let labels = Tensor::from_data(TensorData::new(batch.labels.clone(), [batch.len()]), device);
+    (images, labels)
+}
+
+fn correct_count(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
+    logits
+        .argmax(1)
+        .squeeze_dim::<1>(1)
+        .equal(labels)
+        .int()
+        .sum()
+}
+
+impl Trainer {
+    /// A fresh model for `classes` classes; `device` gets autodiff enabled here.
+    pub fn new(classes: usize, device: &Device, momentum: f64, clr: Clr, seed: u64) -> Self {
+        let device = device.clone().autodiff();
+        device.seed(seed);
+        let momentum = (momentum > 0.0).then(|| {
+            MomentumConfig::new()
+                .with_momentum(momentum)
+                .with_dampening(0.0)
+                .with_nesterov(false)
+        });
+        Self {
+            model: MiniGoogLeNet::new(classes, &device),
+            optimizer: SgdConfig::new().with_momentum(momentum).init(),
+            scheduler: CyclicLrScheduler::new(clr),
+            loss: CrossEntropyLossConfig::new().init(&device),
+            device,
+        }
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &MiniGoogLeNet {
+        &self.model
+    }
+
+    /// The schedule's state (its iteration).
+    pub fn scheduler(&self) -> &CyclicLrScheduler {
+        &self.scheduler
+    }
+
+    /// One SGD step on `batch` at the learning rate the schedule gives for this iteration.
+    pub fn step(&mut self, batch: &Batch) -> StepOutput {
+        let lr = self.scheduler.step();
+        let (images, labels) = batch_tensors(batch, &self.device);
+        let logits = self.model.forward(images);
+        let loss = self.loss.forward(logits.clone(), labels.clone());
+        let correct = correct_count(logits.detach(), labels);
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.optimizer.step(lr, self.model.clone(), grads);
+        StepOutput {
+            lr,
+            loss: loss.detach(),
+            correct,
+        }
+    }
+}
+
+/// Loss, accuracy and predictions on a dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub predictions: Vec<usize>,
+}
+
+/// Evaluate `model` in inference mode (running BatchNorm statistics, no dropout).
+pub fn evaluate(
+    model: &MiniGoogLeNet,
+    set: &ImageSet,
+    mean: &[f32],
+    batch_size: usize,
+) -> Evaluation {
+    let model = model.valid();
+    let device = model.devices().into_iter().next().unwrap_or_default();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let (mut loss_sum, mut predictions) = (0.0, Vec::with_capacity(set.len()));
+    for batch in loader::eval_batches(set, mean, batch_size) {
+        let (images, labels) = batch_tensors(&batch, &device);
+        let logits = model.forward(images);
+        let loss: f64 = loss_fn.forward(logits.clone(), labels).into_scalar::<f64>();
+        loss_sum += loss * batch.len() as f64;
+        let predicted = logits.argmax(1).into_data();
+        predictions.extend(predicted.iter::<i64>().map(|p| p as usize));
+    }
+    let correct = predictions
+        .iter()
+        .zip(&set.labels)
+        .filter(|(p, t)| **p == **t as usize)
+        .count();
+    let n = set.len().max(1) as f64;
+    Evaluation {
+        loss: loss_sum / n,
+        accuracy: correct as f64 / n,
+        predictions,
+    }
+}
+
+/// Running sums of an epoch, fed from bulk reads of the device.
+#[derive(Default)]
+struct EpochTotals {
+    loss: f64,
+    correct: f64,
+    batches: usize,
+    images: usize,
+}
+
+/// Read the pending step outputs back, add them to `totals`, stop on a non-finite loss.
+fn drain(
+    pending: &mut Vec<StepOutput>,
+    totals: &mut EpochTotals,
+    batch_size: usize,
+    first_iteration: u64,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let outputs = std::mem::take(pending);
+    let lrs: Vec<f64> = outputs.iter().map(|o| o.lr).collect();
+    let (losses, correct): (Vec<_>, Vec<_>) =
+        outputs.into_iter().map(|o| (o.loss, o.correct)).unzip();
+    let losses: Vec<f64> = Tensor::cat(losses, 0).into_data().iter::<f64>().collect();
+    let correct: f64 = Tensor::cat(correct, 0).sum().into_scalar::<i64>() as f64;
+    if let Some(k) = losses.iter().position(|l| !l.is_finite()) {
+        return Err(Error::Diverged {
+            iteration: first_iteration + k as u64,
+            lr: lrs[k],
+            loss: losses[k],
+        });
+    }
+    totals.loss += losses.iter().sum::<f64>();
+    totals.correct += correct;
+    totals.batches += losses.len();
+    totals.images += losses.len() * batch_size;
+    Ok(())
+}
+
+/// Train for `settings.epochs` epochs, evaluating on `test` after each. `history` grows as the
+/// run goes (also when it fails), and `on_epoch` sees it after every epoch so files can be
+/// written as the run goes. Returns the evaluation after the last epoch.
+pub fn fit(
+    trainer: &mut Trainer,
+    train: Arc<ImageSet>,
+    test: &ImageSet,
+    mean: Arc<Vec<f32>>,
+    settings: &FitSettings,
+    history: &mut History,
+    progress: &TrainProgress,
+    mut on_epoch: impl FnMut(&History, &Trainer) -> Result<()>,
+) -> Result<Evaluation> {
+    let batches = loader::batches_per_epoch(train.len(), settings.batch_size);
+    let mut last = None;
+    for epoch in 0..settings.epochs {
+        let started = Instant::now();
+        progress.start_epoch(batches);
+        let receiver = loader::spawn_train_epoch(
+            train.clone(),
+            mean.clone(),
+            settings.augment,
+            settings.batch_size,
+            settings.seed,
+            epoch,
+        );
+        let (mut totals, mut pending) = (EpochTotals::default(), Vec::with_capacity(READ_EVERY));
+        let mut first_pending = trainer.scheduler().iteration();
+        for batch in receiver {
+            let output = trainer.step(&batch);
+            history.lrs.push(output.lr);
+            pending.push(output);
+            if pending.len() == READ_EVERY {
+                drain(
+                    &mut pending,
+                    &mut totals,
+                    settings.batch_size,
+                    first_pending,
+                )?;
+                first_pending = trainer.scheduler().iteration();
+                let lr = *history.lrs.last().unwrap_or(&0.0);
+                progress.batch(
+                    totals.batches,
+                    totals.loss / totals.batches as f64,
+                    totals.correct / totals.images as f64,
+                    lr,
+                );
+            }
+        }
+        drain(
+            &mut pending,
+            &mut totals,
+            settings.batch_size,
+            first_pending,
+        )?;
+        progress.note("evaluating on the test set…");
+        let eval = evaluate(trainer.model(), test, &mean, settings.eval_batch_size);
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: totals.loss / totals.batches.max(1) as f64,
+            train_accuracy: totals.correct / totals.images.max(1) as f64,
+            val_loss: eval.loss,
+            val_accuracy: eval.accuracy,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        history.epochs.push(record);
+        progress.end_epoch(&record, *history.lrs.last().unwrap_or(&0.0));
+        on_epoch(history, trainer)?;
+        last = Some(eval);
+    }
+    last.ok_or_else(|| Error::Config("training.epochs = 0: nothing to train".into()))
+}

@@ -1,0 +1,416 @@
+//! End-to-end runs of the `clrtrain` binary on tiny datasets the tests write, and its answers
+//! to bad input: one clear message, a non-zero exit code, never a panic.
+
+mod common;
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use clrtrain::config::{Config, DataConfig};
+use clrtrain::model::MiniGoogLeNet;
+use clrtrain::schedule::{Clr, Method};
+use common::*;
+
+const CLASSES: usize = 4;
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
+}
+
+/// Train 2 epochs of 4 batches of 8 on `data`, then check every output file.
+fn train_and_check_outputs(data: &Path, out: &Path, method: Method) {
+    let result = clrtrain(&[
+        "train",
+        "--data",
+        &arg(data),
+        "--output",
+        &arg(out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--step-size",
+        "1",
+        "--base-lr",
+        "1e-4",
+        "--max-lr",
+        "2e-2",
+        "--method",
+        method.name(),
+        "--backend",
+        "flex",
+        "--seed",
+        "3",
+    ]);
+    assert!(
+        result.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&result),
+        stderr(&result)
+    );
+    let text = stdout(&result);
+    // not a terminal: one plain line per epoch, then the report
+    assert!(
+        text.contains("epoch 1/2: loss") && text.contains("epoch 2/2: loss"),
+        "{text}"
+    );
+    assert!(text.contains("weighted avg"), "{text}");
+
+    // the resolved config parses back with the flags in it
+    let config = Config::from_file(&out.join("config.toml")).unwrap();
+    assert_eq!(config.training.epochs, 2);
+    assert_eq!(config.schedule.method, method);
+
+    // history: one row per epoch, finite numbers, accuracies in [0, 1]
+    let history = csv_rows(&out.join("history.csv"));
+    assert_eq!(history.len(), 2);
+    for (i, row) in history.iter().enumerate() {
+        assert_eq!(row.len(), 6);
+        assert_eq!(row[0], (i + 1).to_string());
+        let v: Vec<f64> = row[1..].iter().map(|x| x.parse().unwrap()).collect();
+        assert!(v.iter().all(|x| x.is_finite()));
+        assert!((0.0..=1.0).contains(&v[1]) && (0.0..=1.0).contains(&v[3]));
+    }
+
+    // learning rates: 32 images / 8 = 4 iterations per epoch, step size 1 epoch = 4 iterations
+    let clr = Clr {
+        base_lr: 1e-4,
+        max_lr: 2e-2,
+        step_size: 4,
+        method,
+        gamma: 0.99994,
+    };
+    let lrs = csv_rows(&out.join("lr.csv"));
+    assert_eq!(lrs.len(), 8);
+    for (it, row) in lrs.iter().enumerate() {
+        assert_eq!(row[0], it.to_string());
+        let lr: f64 = row[1].parse().unwrap();
+        assert!(
+            (lr - clr.lr(it as u64)).abs() <= 1e-12,
+            "iteration {it}: {lr}"
+        );
+    }
+    assert_eq!(lrs[4][1].parse::<f64>().unwrap(), 2e-2);
+
+    // predictions and report agree
+    let predictions = csv_rows(&out.join("predictions.csv"));
+    assert_eq!(predictions.len(), 4 * CLASSES);
+    let correct = predictions.iter().filter(|r| r[1] == r[2]).count();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let accuracy = report["accuracy"].as_f64().unwrap();
+    assert!((accuracy - correct as f64 / predictions.len() as f64).abs() < 1e-12);
+    assert_eq!(report["weighted avg"]["support"], 16);
+    for c in 0..CLASSES {
+        let class = format!("class{c}");
+        let true_c = predictions.iter().filter(|r| r[3] == class).count();
+        assert_eq!(report[&class]["support"], true_c);
+        let predicted_c = predictions.iter().filter(|r| r[4] == class).count();
+        let hits = predictions
+            .iter()
+            .filter(|r| r[3] == class && r[4] == class)
+            .count();
+        let precision = if predicted_c == 0 {
+            0.0
+        } else {
+            hits as f64 / predicted_c as f64
+        };
+        assert!((report[&class]["precision"].as_f64().unwrap() - precision).abs() < 1e-12);
+    }
+    let report_txt = std::fs::read_to_string(out.join("report.txt")).unwrap();
+    assert!(report_txt.contains(&format!("{accuracy:.2}")) && report_txt.contains("macro avg"));
+
+    // plots are real PNGs of the documented sizes
+    assert_eq!(
+        image::image_dimensions(out.join("training.png")).unwrap(),
+        (1200, 500)
+    );
+    assert_eq!(
+        image::image_dimensions(out.join("lr.png")).unwrap(),
+        (900, 500)
+    );
+
+    // the weights load again and reproduce predictions.csv with the saved mean image
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
+    assert_eq!(meta["classes"].as_array().unwrap().len(), CLASSES);
+    let mean: Vec<f32> = meta["mean_image_hwc"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    let model = MiniGoogLeNet::new(CLASSES, &Device::flex())
+        .try_load_file(out.join("model.bpk"))
+        .unwrap();
+    let data = clrtrain::data::load(&DataConfig {
+        path: data.to_path_buf(),
+        download: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let eval = clrtrain::train::evaluate(&model, &data.test, &mean, 5);
+    let saved: Vec<usize> = predictions.iter().map(|r| r[2].parse().unwrap()).collect();
+    assert_eq!(eval.predictions, saved);
+    assert!((eval.accuracy - accuracy).abs() < 1e-12);
+}
+
+#[test]
+fn trains_on_an_image_folder_and_writes_every_output() {
+    let (_guard, tmp) = tempdir();
+    let data = tmp.join("folder");
+    write_image_folder(
+        &data,
+        &synthetic_set(CLASSES, 8, 1),
+        &synthetic_set(CLASSES, 4, 2),
+    );
+    // one larger JPEG: resized to 32x32 on load
+    let big = image::RgbImage::from_pixel(48, 40, image::Rgb([220, 30, 30]));
+    big.save(data.join("train/class0/zzzz.jpg")).unwrap();
+    let loaded = clrtrain::data::load(&DataConfig {
+        path: data.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(loaded.train.len(), 33);
+    std::fs::remove_file(data.join("train/class0/zzzz.jpg")).unwrap();
+    train_and_check_outputs(&data, &tmp.join("out"), Method::Triangular);
+}
+
+#[test]
+fn trains_on_cifar_binary_batches_with_triangular2() {
+    let (_guard, tmp) = tempdir();
+    let data = tmp.join("cifar");
+    write_cifar_batches(
+        &data.join("cifar-10-batches-bin"),
+        &synthetic_set(CLASSES, 8, 3),
+        &synthetic_set(CLASSES, 4, 4),
+    );
+    train_and_check_outputs(&data, &tmp.join("out"), Method::Triangular2);
+}
+
+/// Runs that must fail: exit code 1 (2 for clap's usage errors), a message with `needle`, no
+/// panic.
+fn assert_fails(args: &[&str], needle: &str) -> std::process::Output {
+    let out = clrtrain(args);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert!(
+        err.contains(needle),
+        "{args:?}: expected '{needle}' in:\n{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{args:?} panicked:\n{err}"
+    );
+    out
+}
+
+fn tiny_folder(root: &Path) {
+    write_image_folder(root, &synthetic_set(2, 4, 5), &synthetic_set(2, 2, 6));
+}
+
+#[test]
+fn bad_configs_name_the_key_or_value() {
+    let (_guard, tmp) = tempdir();
+    let data = tmp.join("data");
+    tiny_folder(&data);
+    let config = tmp.join("bad.toml");
+    let base = |cfg: &Path| -> Vec<String> {
+        [
+            "train",
+            "--config",
+            &arg(cfg),
+            "--data",
+            &arg(&data),
+            "--output",
+            &arg(&tmp.join("o")),
+            "--no-download",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let cases = [
+        ("[training]\nepochz = 3\n", "epochz"),
+        ("[schedule]\nmethod = \"cosine\"\n", "cosine"),
+        (
+            "[schedule]\nbase_lr = 0.1\nmax_lr = 0.01\n",
+            "schedule.base_lr",
+        ),
+        ("[schedule]\nstep_size = 0\n", "schedule.step_size"),
+        (
+            "[training]\nbatch_size = 64\n",
+            "training.batch_size = 64 is larger than the 8 training images",
+        ),
+        ("[training]\nbackend = \"tpu\"\n", "tpu"),
+        ("this is not toml", "bad.toml"),
+    ];
+    for (text, needle) in cases {
+        std::fs::write(&config, text).unwrap();
+        let args = base(&config);
+        let out = assert_fails(&args.iter().map(String::as_str).collect::<Vec<_>>(), needle);
+        assert_eq!(out.status.code(), Some(1));
+    }
+    assert_fails(
+        &["train", "--config", &arg(&tmp.join("missing.toml"))],
+        "missing.toml",
+    );
+    let usage = assert_fails(&["train", "--method", "cosine"], "cosine");
+    assert_eq!(usage.status.code(), Some(2));
+    assert_fails(&["train", "--backend", "tpu"], "tpu");
+}
+
+#[test]
+fn bad_data_is_reported_with_the_file() {
+    let (_guard, tmp) = tempdir();
+    let out = arg(&tmp.join("out"));
+    // nothing there and no download
+    assert_fails(
+        &[
+            "train",
+            "--data",
+            &arg(&tmp.join("none")),
+            "--output",
+            &out,
+            "--no-download",
+        ],
+        "downloading is disabled",
+    );
+    // nothing there and the download address does not answer
+    assert_fails(
+        &[
+            "train",
+            "--data",
+            &arg(&tmp.join("none2")),
+            "--output",
+            &out,
+            "--data-url",
+            "http://127.0.0.1:9/cifar.tar.gz",
+        ],
+        "download failed",
+    );
+    // truncated batch file
+    let cifar = tmp.join("cifar/cifar-10-batches-bin");
+    write_cifar_batches(&cifar, &synthetic_set(2, 5, 1), &synthetic_set(2, 2, 2));
+    let bytes = std::fs::read(cifar.join("data_batch_3.bin")).unwrap();
+    std::fs::write(cifar.join("data_batch_3.bin"), &bytes[..bytes.len() - 100]).unwrap();
+    assert_fails(
+        &[
+            "train",
+            "--data",
+            &arg(&tmp.join("cifar")),
+            "--output",
+            &out,
+        ],
+        "data_batch_3.bin",
+    );
+    // an image that does not decode
+    let folder = tmp.join("folder");
+    tiny_folder(&folder);
+    std::fs::write(folder.join("test/class1/broken.jpg"), b"not a jpeg").unwrap();
+    assert_fails(
+        &["train", "--data", &arg(&folder), "--output", &out],
+        "broken.jpg",
+    );
+    // an output folder that cannot be created (its parent is a file)
+    std::fs::remove_file(folder.join("test/class1/broken.jpg")).unwrap();
+    let file = tmp.join("file");
+    std::fs::write(&file, "x").unwrap();
+    assert_fails(
+        &[
+            "train",
+            "--data",
+            &arg(&folder),
+            "--output",
+            &arg(&file.join("out")),
+        ],
+        "cannot create output folder",
+    );
+}
+
+#[test]
+fn a_diverging_loss_stops_with_a_message_and_keeps_what_was_written() {
+    let (_guard, tmp) = tempdir();
+    let data = tmp.join("data");
+    write_image_folder(&data, &synthetic_set(2, 16, 7), &synthetic_set(2, 2, 8));
+    let out = tmp.join("out");
+    assert_fails(
+        &[
+            "train",
+            "--data",
+            &arg(&data),
+            "--output",
+            &arg(&out),
+            "--epochs",
+            "3",
+            "--batch-size",
+            "8",
+            "--base-lr",
+            "1e6",
+            "--max-lr",
+            "1e8",
+            "--step-size",
+            "1",
+            "--backend",
+            "flex",
+        ],
+        "training diverged",
+    );
+    assert!(out.join("config.toml").is_file());
+    let lrs = csv_rows(&out.join("lr.csv"));
+    assert!(!lrs.is_empty());
+    assert!(
+        std::fs::read_to_string(out.join("history.csv"))
+            .unwrap()
+            .starts_with("epoch,")
+    );
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let out = clrtrain(&["train", "--help"]);
+    assert!(out.status.success());
+    let help = stdout(&out);
+    for flag in [
+        "--config",
+        "--method",
+        "--backend",
+        "--epochs",
+        "--batch-size",
+        "--base-lr",
+        "--max-lr",
+        "--step-size",
+        "--gamma",
+        "--data",
+        "--output",
+        "--seed",
+        "--train-per-class",
+        "--test-per-class",
+        "--data-url",
+        "--no-download",
+        "--quiet",
+    ] {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(flag) || l.contains(&format!(" {flag} ")));
+        assert!(
+            line.is_some_and(|l| l.len() > flag.len() + 20),
+            "{flag} is not explained:\n{help}"
+        );
+    }
+}

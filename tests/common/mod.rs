@@ -1,0 +1,106 @@
+//! Tiny datasets written by the tests themselves: learnable (each class has its own colour),
+//! in both on-disk formats.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use clrtrain::data::{ImageSet, cifar};
+
+/// Class colours: far apart, so a few steps can separate them.
+const PALETTE: [[u8; 3]; 10] = [
+    [220, 30, 30],
+    [30, 200, 40],
+    [40, 60, 220],
+    [230, 220, 40],
+    [200, 40, 200],
+    [40, 210, 210],
+    [250, 140, 20],
+    [120, 120, 120],
+    [20, 20, 20],
+    [240, 240, 240],
+];
+
+/// `per_class` 32×32 images of each of `classes` classes: class colour plus seeded noise.
+pub fn synthetic_set(classes: usize, per_class: usize, seed: u64) -> ImageSet {
+    let names = (0..classes).map(|c| format!("class{c}")).collect();
+    let mut set = ImageSet::empty(names);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut noise = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) % 61) as i32 - 30
+    };
+    for _ in 0..per_class {
+        for (c, colour) in PALETTE.iter().enumerate().take(classes) {
+            let pixels: Vec<u8> = (0..32 * 32 * 3)
+                .map(|k| (colour[k % 3] as i32 + noise()).clamp(0, 255) as u8)
+                .collect();
+            set.push(&pixels, c as u32);
+        }
+    }
+    set
+}
+
+/// `root/{train,test}/<class>/NNNN.png`.
+pub fn write_image_folder(root: &Path, train: &ImageSet, test: &ImageSet) {
+    for (split, set) in [("train", train), ("test", test)] {
+        for i in 0..set.len() {
+            let class = &set.classes[set.labels[i] as usize];
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            let img = image::RgbImage::from_raw(32, 32, set.image(i).to_vec()).unwrap();
+            img.save(dir.join(format!("{i:04}.png"))).unwrap();
+        }
+    }
+}
+
+/// `dir/` with `data_batch_1..5.bin`, `test_batch.bin` and `batches.meta.txt`. The training
+/// images are spread over the five batch files.
+pub fn write_cifar_batches(dir: &Path, train: &ImageSet, test: &ImageSet) {
+    std::fs::create_dir_all(dir).unwrap();
+    let records = cifar::encode_records(train);
+    let per_file = train.len().div_ceil(5) * cifar::RECORD_LEN;
+    for (k, file) in cifar::TRAIN_FILES.iter().enumerate() {
+        let part =
+            &records[(k * per_file).min(records.len())..((k + 1) * per_file).min(records.len())];
+        std::fs::write(dir.join(file), part).unwrap();
+    }
+    std::fs::write(dir.join(cifar::TEST_FILE), cifar::encode_records(test)).unwrap();
+    std::fs::write(dir.join(cifar::META_FILE), train.classes.join("\n") + "\n").unwrap();
+}
+
+/// A `cifar-10-binary.tar.gz` as the official one is laid out.
+pub fn cifar_archive(train: &ImageSet, test: &ImageSet) -> Vec<u8> {
+    let staging = tempfile::tempdir().unwrap();
+    write_cifar_batches(&staging.path().join(cifar::DIR_NAME), train, test);
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(encoder);
+    tar.append_dir_all(cifar::DIR_NAME, staging.path().join(cifar::DIR_NAME))
+        .unwrap();
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+/// Run the `clrtrain` binary.
+pub fn clrtrain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_clrtrain"))
+        .args(args)
+        .output()
+        .expect("run clrtrain")
+}
+
+/// Path as a `&str` argument.
+pub fn arg(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// A fresh temporary folder that lives as long as the returned guard.
+pub fn tempdir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    (dir, path)
+}
