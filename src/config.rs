@@ -295,7 +295,7 @@ impl Config {
 /// " (line N)" for a TOML error that knows where it happened.
 fn span_hint(text: &str, e: &toml::de::Error) -> String {
     e.span()
-        .map(|span| format!(" (line {})", text[..span.start].lines().count().max(1)))
+        .map(|span| format!(" (line {})", text[..span.start].matches('\n').count() + 1))
         .unwrap_or_default()
 }
 

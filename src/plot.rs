@@ -35,6 +35,24 @@ struct Series<'a> {
     points: Vec<(f64, f64)>,
 }
 
+/// Titles and axis settings of one chart.
+struct Panel<'a> {
+    title: &'a str,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    /// Epochs count from 1, iterations from 0.
+    x_start: f64,
+    y_format: fn(&f64) -> String,
+}
+
+fn fixed(v: &f64) -> String {
+    format!("{v:.2}")
+}
+
+fn scientific(v: &f64) -> String {
+    format!("{v:.1e}")
+}
+
 /// Loss (left) and accuracy (right), train and validation, per epoch.
 pub fn plot_training(epochs: &[EpochRecord], path: &Path) -> Result<()> {
     register_font();
@@ -55,24 +73,21 @@ pub fn plot_training(epochs: &[EpochRecord], path: &Path) -> Result<()> {
         series("train accuracy", BLUE, |e| e.train_accuracy),
         series("val accuracy", RED, |e| e.val_accuracy),
     ];
-    panel(
+    let per_epoch = |title, y_desc| Panel {
+        title,
+        x_desc: "Epoch",
+        y_desc,
+        x_start: 1.0,
+        y_format: fixed,
+    };
+    draw_panel(
         &left,
-        "Training and validation loss",
-        "Epoch",
-        "Loss",
+        &per_epoch("Training and validation loss", "Loss"),
         &loss,
-        false,
     )
     .map_err(&err)?;
-    panel(
-        &right,
-        "Training and validation accuracy",
-        "Epoch",
-        "Accuracy",
-        &accuracy,
-        false,
-    )
-    .map_err(&err)?;
+    let accuracy_panel = per_epoch("Training and validation accuracy", "Accuracy");
+    draw_panel(&right, &accuracy_panel, &accuracy).map_err(&err)?;
     root.present().map_err(|e| err(e.to_string()))
 }
 
@@ -91,19 +106,19 @@ pub fn plot_lr(lrs: &[f64], path: &Path) -> Result<()> {
             .map(|(i, &lr)| (i as f64, lr))
             .collect(),
     }];
-    panel(
-        &root,
-        "Cyclical learning rate",
-        "Training iteration",
-        "Learning rate",
-        &series,
-        true,
-    )
-    .map_err(&err)?;
+    let panel = Panel {
+        title: "Cyclical learning rate",
+        x_desc: "Training iteration",
+        y_desc: "Learning rate",
+        x_start: 0.0,
+        y_format: scientific,
+    };
+    draw_panel(&root, &panel, &series).map_err(&err)?;
     root.present().map_err(|e| err(e.to_string()))
 }
 
-fn span(values: impl Iterator<Item = f64> + Clone, pad_min: bool) -> Range<f64> {
+/// From 0 (or the lowest value, if negative) to a little above the highest finite value.
+fn span(values: impl Iterator<Item = f64> + Clone) -> Range<f64> {
     let finite = values.filter(|v| v.is_finite());
     let lo = finite.clone().fold(f64::INFINITY, f64::min);
     let hi = finite.fold(f64::NEG_INFINITY, f64::max);
@@ -111,24 +126,20 @@ fn span(values: impl Iterator<Item = f64> + Clone, pad_min: bool) -> Range<f64> 
         return 0.0..1.0;
     }
     let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-3).max(1e-12);
-    (if pad_min { lo - pad } else { lo.min(0.0) })..hi + pad
+    lo.min(0.0)..hi + pad
 }
 
-fn panel<DB: DrawingBackend>(
+fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
+    panel: &Panel,
     series: &[Series],
-    points_only_x_from_zero: bool,
 ) -> std::result::Result<(), String> {
     let all = || series.iter().flat_map(|s| s.points.iter().copied());
     let x_max = all().map(|p| p.0).fold(1.0, f64::max);
-    let x_min = if points_only_x_from_zero { 0.0 } else { 1.0 };
-    let x_range = x_min..x_max.max(x_min + 1.0);
-    let y_range = span(all().map(|p| p.1), false);
+    let x_range = panel.x_start..x_max.max(panel.x_start + 1.0);
+    let y_range = span(all().map(|p| p.1));
     let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, 22))
+        .caption(panel.title, (FONT, 22))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(75)
@@ -136,11 +147,12 @@ fn panel<DB: DrawingBackend>(
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc(y_desc)
+        .x_desc(panel.x_desc)
+        .y_desc(panel.y_desc)
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
-        .y_label_formatter(&|v| format_tick(*v))
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&panel.y_format)
         .draw()
         .map_err(|e| e.to_string())?;
     for s in series {
@@ -169,13 +181,4 @@ fn panel<DB: DrawingBackend>(
         .position(SeriesLabelPosition::UpperRight)
         .draw()
         .map_err(|e| e.to_string())
-}
-
-/// Tick labels: plain for ordinary numbers, scientific for tiny learning rates.
-fn format_tick(v: f64) -> String {
-    if v != 0.0 && v.abs() < 1e-2 {
-        format!("{v:.1e}")
-    } else {
-        format!("{v:.2}")
-    }
 }

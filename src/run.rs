@@ -15,7 +15,7 @@ use crate::outputs::{self, OutputDir};
 use crate::plot;
 use crate::progress::{TrainProgress, Verbosity};
 use crate::report::ClassificationReport;
-use crate::train::{self, FitSettings, Trainer};
+use crate::train::{self, FitData, FitSettings, Trainer};
 
 /// What a finished run produced.
 #[derive(Debug, Clone)]
@@ -86,11 +86,14 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
     };
     let progress = TrainProgress::new(verbosity, t.epochs);
     let mut history = History::default();
+    let fit_data = FitData {
+        train: train_set,
+        test: &data.test,
+        mean: mean.clone(),
+    };
     let result = train::fit(
         &mut trainer,
-        train_set,
-        &data.test,
-        mean.clone(),
+        &fit_data,
         &settings,
         &mut history,
         &progress,

@@ -23,6 +23,14 @@ use crate::schedule::{Clr, CyclicLrScheduler};
 /// Batches between two reads of the loss from the device: the device runs ahead in between.
 const READ_EVERY: usize = 8;
 
+/// The data a run trains and evaluates on.
+pub struct FitData<'a> {
+    pub train: Arc<ImageSet>,
+    pub test: &'a ImageSet,
+    /// Mean image of the training set (HWC), subtracted from every image.
+    pub mean: Arc<Vec<f32>>,
+}
+
 /// Loop settings.
 #[derive(Debug, Clone)]
 pub struct FitSettings {
@@ -198,22 +206,20 @@ fn drain(
 /// written as the run goes. Returns the evaluation after the last epoch.
 pub fn fit(
     trainer: &mut Trainer,
-    train: Arc<ImageSet>,
-    test: &ImageSet,
-    mean: Arc<Vec<f32>>,
+    data: &FitData,
     settings: &FitSettings,
     history: &mut History,
     progress: &TrainProgress,
     mut on_epoch: impl FnMut(&History, &Trainer) -> Result<()>,
 ) -> Result<Evaluation> {
-    let batches = loader::batches_per_epoch(train.len(), settings.batch_size);
+    let batches = loader::batches_per_epoch(data.train.len(), settings.batch_size);
     let mut last = None;
     for epoch in 0..settings.epochs {
         let started = Instant::now();
         progress.start_epoch(batches);
         let receiver = loader::spawn_train_epoch(
-            train.clone(),
-            mean.clone(),
+            data.train.clone(),
+            data.mean.clone(),
             settings.augment,
             settings.batch_size,
             settings.seed,
@@ -249,7 +255,12 @@ pub fn fit(
             first_pending,
         )?;
         progress.note("evaluating on the test set…");
-        let eval = evaluate(trainer.model(), test, &mean, settings.eval_batch_size);
+        let eval = evaluate(
+            trainer.model(),
+            data.test,
+            &data.mean,
+            settings.eval_batch_size,
+        );
         let record = EpochRecord {
             epoch: epoch + 1,
             train_loss: totals.loss / totals.batches.max(1) as f64,
