@@ -1,14 +1,14 @@
 //! clrtrain: train image classifiers with cyclical learning rates on Burn.
 //!
 //! The pieces, in the order data flows through them:
-//! - [`config`]: the TOML run configuration and command-line overrides;
-//! - [`data`]: CIFAR-10 binary batches or image folders, the mean image, augmentation, batches;
-//! - [`backend`]: the one place a compute device is chosen;
-//! - [`model`]: MiniGoogLeNet;
-//! - [`schedule`]: the CLR policies, pure functions of the iteration;
-//! - [`train`]: the SGD loop with per-batch learning rates;
-//! - [`report`], [`plot`], [`history`], [`outputs`]: what a run writes;
-//! - [`run`]: `clrtrain train` end to end.
+//! - [`config`] — the TOML run configuration and command-line overrides;
+//! - [`data`] — CIFAR-10 binary batches or image folders, the mean image, augmentation, batches;
+//! - [`backend`] — the one place a compute device is chosen;
+//! - [`model`] — MiniGoogLeNet;
+//! - [`schedule`] — the CLR policies, pure functions of the iteration;
+//! - [`train`] — the SGD loop with per-batch learning rates;
+//! - [`report`], [`plot`], [`history`], [`outputs`] — what a run writes;
+//! - [`run`] — `clrtrain train` end to end.
 
 pub mod backend;
 pub mod config;

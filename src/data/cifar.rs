@@ -72,7 +72,7 @@ pub fn read_batch(path: &Path, set: &mut ImageSet) -> Result<()> {
 
 /// Append every record of `bytes` to `set`, converting planes (CHW) to interleaved HWC.
 pub fn parse_records(bytes: &[u8], set: &mut ImageSet) -> std::result::Result<(), String> {
-    if bytes.is_empty() || bytes.len() % RECORD_LEN != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD_LEN) {
         return Err(format!(
             "{} bytes is not a whole number of {RECORD_LEN}-byte records (truncated or not a CIFAR-10 batch)",
             bytes.len()
