@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -21,7 +22,7 @@ fn register_font() {
     });
 }
 
-fn plot_error(path: &Path) -> impl Fn(String) -> Error + '_ {
+fn plot_error(path: &Path) -> impl FnOnce(String) -> Error + '_ {
     move |message| Error::Plot {
         path: path.to_path_buf(),
         message,
@@ -57,9 +58,6 @@ fn scientific(v: &f64) -> String {
 pub fn plot_training(epochs: &[EpochRecord], path: &Path) -> Result<()> {
     register_font();
     let err = plot_error(path);
-    let root = BitMapBackend::new(path, (1200, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let (left, right) = root.split_horizontally(600);
     let series = |label, color, f: fn(&EpochRecord) -> f64| Series {
         label,
         color,
@@ -80,23 +78,20 @@ pub fn plot_training(epochs: &[EpochRecord], path: &Path) -> Result<()> {
         x_start: 1.0,
         y_format: fixed,
     };
-    draw_panel(
-        &left,
-        &per_epoch("Training and validation loss", "Loss"),
-        &loss,
-    )
-    .map_err(&err)?;
+    let loss_panel = per_epoch("Training and validation loss", "Loss");
     let accuracy_panel = per_epoch("Training and validation accuracy", "Accuracy");
-    draw_panel(&right, &accuracy_panel, &accuracy).map_err(&err)?;
-    root.present().map_err(|e| err(e.to_string()))
+    render_png(path, (1200, 500), |root| {
+        let (left, right) = root.split_horizontally(600);
+        draw_panel(&left, &loss_panel, &loss)?;
+        draw_panel(&right, &accuracy_panel, &accuracy)
+    })
+    .map_err(err)
 }
 
 /// The learning rate of every training iteration.
 pub fn plot_lr(lrs: &[f64], path: &Path) -> Result<()> {
     register_font();
     let err = plot_error(path);
-    let root = BitMapBackend::new(path, (900, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let series = [Series {
         label: "learning rate",
         color: BLUE,
@@ -113,8 +108,32 @@ pub fn plot_lr(lrs: &[f64], path: &Path) -> Result<()> {
         x_start: 0.0,
         y_format: scientific,
     };
-    draw_panel(&root, &panel, &series).map_err(&err)?;
-    root.present().map_err(|e| err(e.to_string()))
+    render_png(path, (900, 500), |root| draw_panel(root, &panel, &series)).map_err(err)
+}
+
+/// Draw on a white RGB canvas of `size`, then encode it as PNG (with the `image` crate the rest
+/// of the project uses, rather than plotters' older copy of it).
+fn render_png(
+    path: &Path,
+    (width, height): (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
+    let mut pixels = vec![0u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        draw(&root)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    image::save_buffer_with_format(
+        path,
+        &pixels,
+        width,
+        height,
+        image::ExtendedColorType::Rgb8,
+        image::ImageFormat::Png,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// From 0 (or the lowest value, if negative) to a little above the highest finite value.
@@ -130,7 +149,7 @@ fn span(values: impl Iterator<Item = f64> + Clone) -> Range<f64> {
 }
 
 fn draw_panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, plotters::coord::Shift>,
+    area: &DrawingArea<DB, Shift>,
     panel: &Panel,
     series: &[Series],
 ) -> std::result::Result<(), String> {

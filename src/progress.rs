@@ -65,12 +65,11 @@ impl TrainProgress {
         }
     }
 
-    /// A message line (evaluation, saving) that does not disturb the bars.
+    /// What the run is doing between batches (evaluating, saving), shown on the epoch bar;
+    /// plain logs keep to one line per epoch.
     pub fn note(&self, message: &str) {
-        match &self.bars {
-            Some((_, _, epoch)) => epoch.set_message(message.to_string()),
-            None if self.plain => println!("{message}"),
-            None => {}
+        if let Some((_, _, epoch)) = &self.bars {
+            epoch.set_message(message.to_string());
         }
     }
 

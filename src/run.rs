@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::backend;
 use crate::config::Config;
-use crate::data::{self, augment::Augment, loader, mean::mean_image};
+use crate::data::{self, ImageSet, augment::Augment, loader, mean::mean_image};
 use crate::error::{Error, Result};
 use crate::history::{self, History};
 use crate::model::{ARCHITECTURE, MiniGoogLeNet};
@@ -15,6 +15,7 @@ use crate::outputs::{self, OutputDir};
 use crate::plot;
 use crate::progress::{TrainProgress, Verbosity};
 use crate::report::ClassificationReport;
+use crate::schedule::Clr;
 use crate::train::{self, FitData, FitSettings, Trainer};
 
 /// What a finished run produced.
@@ -40,57 +41,28 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
     let out = OutputDir::create(&config.output.dir)?;
     out.write(outputs::CONFIG, &config.to_toml())?;
     let data = data::load(&config.data)?;
-    let t = &config.training;
-    if t.batch_size > data.train.len() {
-        return Err(Error::Config(format!(
-            "training.batch_size = {} is larger than the {} training images",
-            t.batch_size,
-            data.train.len()
-        )));
-    }
-    let selected = backend::select(t.backend)?;
+    check_batch_size(config, data.train.len())?;
+    let selected = backend::select(config.training.backend)?;
     let clr = config.clr(data.train.len());
-    let iterations = loader::batches_per_epoch(data.train.len(), t.batch_size);
     say(verbosity, &format!("backend: {}", selected.description));
     say(verbosity, &format!("data: {}", data.description));
     say(
         verbosity,
-        &format!(
-            "schedule: {} between {:e} and {:e}, step size {} epochs = {} iterations; {} epochs of {} iterations, batch {}",
-            clr.method,
-            clr.base_lr,
-            clr.max_lr,
-            config.schedule.step_size,
-            clr.step_size,
-            t.epochs,
-            iterations,
-            t.batch_size
-        ),
+        &describe_schedule(config, &clr, data.train.len()),
     );
 
+    let t = &config.training;
     let classes = data.train.classes.clone();
     let mean = Arc::new(mean_image(&data.train));
     let mut trainer = Trainer::new(classes.len(), &selected.device, t.momentum, clr, t.seed);
-    let train_set = Arc::new(data.train);
-    let settings = FitSettings {
-        epochs: t.epochs,
-        batch_size: t.batch_size,
-        eval_batch_size: t.eval_batch_size,
-        seed: t.seed,
-        augment: Augment::new(
-            config.augment.shift,
-            config.augment.flip,
-            train_set.height,
-            train_set.width,
-        ),
-    };
-    let progress = TrainProgress::new(verbosity, t.epochs);
-    let mut history = History::default();
+    let settings = fit_settings(config, &data.train);
     let fit_data = FitData {
-        train: train_set,
+        train: Arc::new(data.train),
         test: &data.test,
         mean: mean.clone(),
     };
+    let progress = TrainProgress::new(verbosity, t.epochs);
+    let mut history = History::default();
     let result = train::fit(
         &mut trainer,
         &fit_data,
@@ -100,21 +72,15 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
         |h, _| write_history(&out, h),
     );
     progress.finish();
-    let eval = match result {
-        Ok(eval) => eval,
-        Err(e) => {
-            // Keep what the run learned about itself, then report the failure.
-            let _ = write_history(&out, &history);
-            return Err(e);
-        }
-    };
+    let eval = result.inspect_err(|_| {
+        // Keep what the run recorded up to the failure; the failure itself is what is reported.
+        let _ = write_history(&out, &history);
+    })?;
 
     let y_true: Vec<usize> = data.test.labels.iter().map(|&l| l as usize).collect();
     let report = ClassificationReport::new(&y_true, &eval.predictions, &classes);
-    out.write(
-        outputs::PREDICTIONS_CSV,
-        &history::predictions_csv(&y_true, &eval.predictions, &classes),
-    )?;
+    let predictions = history::predictions_csv(&y_true, &eval.predictions, &classes);
+    out.write(outputs::PREDICTIONS_CSV, &predictions)?;
     out.write(outputs::REPORT_TXT, &report.to_text())?;
     out.write(outputs::REPORT_JSON, &pretty(&report.to_json()))?;
     save_model(&out, trainer.model(), &classes, &mean)?;
@@ -129,6 +95,44 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
         backend: selected.description,
         output: out,
     })
+}
+
+fn check_batch_size(config: &Config, train_size: usize) -> Result<()> {
+    let batch_size = config.training.batch_size;
+    if batch_size > train_size {
+        return Err(Error::Config(format!(
+            "training.batch_size = {batch_size} is larger than the {train_size} training images"
+        )));
+    }
+    Ok(())
+}
+
+fn describe_schedule(config: &Config, clr: &Clr, train_size: usize) -> String {
+    let t = &config.training;
+    format!(
+        "schedule: {} between {:e} and {:e}, step size {} epochs = {} iterations; \
+         {} epochs of {} iterations, batch {}",
+        clr.method,
+        clr.base_lr,
+        clr.max_lr,
+        config.schedule.step_size,
+        clr.step_size,
+        t.epochs,
+        loader::batches_per_epoch(train_size, t.batch_size),
+        t.batch_size
+    )
+}
+
+fn fit_settings(config: &Config, train: &ImageSet) -> FitSettings {
+    let t = &config.training;
+    let a = &config.augment;
+    FitSettings {
+        epochs: t.epochs,
+        batch_size: t.batch_size,
+        eval_batch_size: t.eval_batch_size,
+        seed: t.seed,
+        augment: Augment::new(a.shift, a.flip, train.height, train.width),
+    }
 }
 
 /// History, learning rates and both plots, rewritten after every epoch.

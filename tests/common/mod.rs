@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clrtrain::data::{ImageSet, cifar};
 
@@ -76,7 +77,7 @@ pub fn write_cifar_batches(dir: &Path, train: &ImageSet, test: &ImageSet) {
 
 /// A `cifar-10-binary.tar.gz` as the official one is laid out.
 pub fn cifar_archive(train: &ImageSet, test: &ImageSet) -> Vec<u8> {
-    let staging = tempfile::tempdir().unwrap();
+    let (staging, _) = tempdir();
     write_cifar_batches(&staging.path().join(cifar::DIR_NAME), train, test);
     let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let mut tar = tar::Builder::new(encoder);
@@ -98,9 +99,33 @@ pub fn arg(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// A temporary folder, removed when dropped. (A hand-made `tempfile::TempDir`: that crate as a
+/// dev-dependency changes features of shared dependencies, so `cargo build` and `cargo test`
+/// would each rebuild Burn.)
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh temporary folder that lives as long as the returned guard.
-pub fn tempdir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    (dir, path)
+pub fn tempdir() -> (TempDir, PathBuf) {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let name = format!(
+        "clrtrain-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let path = std::env::temp_dir().join(name);
+    let _ = std::fs::remove_dir_all(&path);
+    std::fs::create_dir_all(&path).unwrap();
+    (TempDir(path.clone()), path)
 }
