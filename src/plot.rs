@@ -54,6 +54,15 @@ fn scientific(v: &f64) -> String {
     format!("{v:.1e}")
 }
 
+/// Epochs and iterations are whole: ticks between them get no label.
+fn whole_numbers_only(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        String::new()
+    }
+}
+
 /// Loss (left) and accuracy (right), train and validation, per epoch.
 pub fn plot_training(epochs: &[EpochRecord], path: &Path) -> Result<()> {
     register_font();
@@ -170,7 +179,7 @@ fn draw_panel<DB: DrawingBackend>(
         .y_desc(panel.y_desc)
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
-        .x_label_formatter(&|v| format!("{v:.0}"))
+        .x_label_formatter(&whole_numbers_only)
         .y_label_formatter(&panel.y_format)
         .draw()
         .map_err(|e| e.to_string())?;
@@ -186,7 +195,7 @@ fn draw_panel<DB: DrawingBackend>(
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
-        if s.points.len() <= 200 {
+        if s.points.len() <= 50 {
             chart
                 .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| e.to_string())?;

@@ -52,6 +52,8 @@ pub struct Trainer {
 
 /// What one training step leaves on the device, read back later in bulk.
 pub struct StepOutput {
+    /// The iteration (0-based, over the whole run) this step trained.
+    pub iteration: u64,
     pub lr: f64,
     /// Mean loss of the batch, shape `[1]`.
     pub loss: Tensor<1>,
@@ -107,6 +109,7 @@ impl Trainer {
 
     /// One SGD step on `batch` at the learning rate the schedule gives for this iteration.
     pub fn step(&mut self, batch: &Batch) -> StepOutput {
+        let iteration = self.scheduler.iteration();
         let lr = self.scheduler.step();
         let (images, labels) = batch_tensors(batch, &self.device);
         let logits = self.model.forward(images);
@@ -115,6 +118,7 @@ impl Trainer {
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.optimizer.step(lr, self.model.clone(), grads);
         StepOutput {
+            iteration,
             lr,
             loss: loss.detach(),
             correct,
@@ -171,34 +175,60 @@ struct EpochTotals {
     images: usize,
 }
 
-/// Read the pending step outputs back, add them to `totals`, stop on a non-finite loss.
-fn drain(
-    pending: &mut Vec<StepOutput>,
-    totals: &mut EpochTotals,
+impl EpochTotals {
+    /// Read `pending` back from the device in one go and add it up; a non-finite loss stops the
+    /// run, naming its iteration and learning rate.
+    fn drain(&mut self, pending: &mut Vec<StepOutput>, batch_size: usize) -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let outputs = std::mem::take(pending);
+        let steps: Vec<(u64, f64)> = outputs.iter().map(|o| (o.iteration, o.lr)).collect();
+        let (losses, correct): (Vec<_>, Vec<_>) =
+            outputs.into_iter().map(|o| (o.loss, o.correct)).unzip();
+        let losses: Vec<f64> = Tensor::cat(losses, 0).into_data().iter::<f64>().collect();
+        let correct = Tensor::cat(correct, 0).sum().into_scalar::<i64>() as f64;
+        if let Some(k) = losses.iter().position(|l| !l.is_finite()) {
+            let (iteration, lr) = steps[k];
+            return Err(Error::Diverged {
+                iteration,
+                lr,
+                loss: losses[k],
+            });
+        }
+        self.loss += losses.iter().sum::<f64>();
+        self.correct += correct;
+        self.batches += losses.len();
+        self.images += losses.len() * batch_size;
+        Ok(())
+    }
+}
+
+/// Train on every batch the loader sends; LRs go into `history` as they are used.
+fn train_epoch(
+    trainer: &mut Trainer,
+    batches: crossbeam_channel::Receiver<Batch>,
     batch_size: usize,
-    first_iteration: u64,
-) -> Result<()> {
-    if pending.is_empty() {
-        return Ok(());
+    history: &mut History,
+    progress: &TrainProgress,
+) -> Result<EpochTotals> {
+    let (mut totals, mut pending) = (EpochTotals::default(), Vec::with_capacity(READ_EVERY));
+    for batch in batches {
+        let output = trainer.step(&batch);
+        let lr = output.lr;
+        history.lrs.push(lr);
+        pending.push(output);
+        if pending.len() == READ_EVERY {
+            totals.drain(&mut pending, batch_size)?;
+            let (loss, accuracy) = (
+                totals.loss / totals.batches as f64,
+                totals.correct / totals.images as f64,
+            );
+            progress.batch(totals.batches, loss, accuracy, lr);
+        }
     }
-    let outputs = std::mem::take(pending);
-    let lrs: Vec<f64> = outputs.iter().map(|o| o.lr).collect();
-    let (losses, correct): (Vec<_>, Vec<_>) =
-        outputs.into_iter().map(|o| (o.loss, o.correct)).unzip();
-    let losses: Vec<f64> = Tensor::cat(losses, 0).into_data().iter::<f64>().collect();
-    let correct: f64 = Tensor::cat(correct, 0).sum().into_scalar::<i64>() as f64;
-    if let Some(k) = losses.iter().position(|l| !l.is_finite()) {
-        return Err(Error::Diverged {
-            iteration: first_iteration + k as u64,
-            lr: lrs[k],
-            loss: losses[k],
-        });
-    }
-    totals.loss += losses.iter().sum::<f64>();
-    totals.correct += correct;
-    totals.batches += losses.len();
-    totals.images += losses.len() * batch_size;
-    Ok(())
+    totals.drain(&mut pending, batch_size)?;
+    Ok(totals)
 }
 
 /// Train for `settings.epochs` epochs, evaluating on `test` after each. `history` grows as the
@@ -225,35 +255,7 @@ pub fn fit(
             settings.seed,
             epoch,
         );
-        let (mut totals, mut pending) = (EpochTotals::default(), Vec::with_capacity(READ_EVERY));
-        let mut first_pending = trainer.scheduler().iteration();
-        for batch in receiver {
-            let output = trainer.step(&batch);
-            history.lrs.push(output.lr);
-            pending.push(output);
-            if pending.len() == READ_EVERY {
-                drain(
-                    &mut pending,
-                    &mut totals,
-                    settings.batch_size,
-                    first_pending,
-                )?;
-                first_pending = trainer.scheduler().iteration();
-                let lr = *history.lrs.last().unwrap_or(&0.0);
-                progress.batch(
-                    totals.batches,
-                    totals.loss / totals.batches as f64,
-                    totals.correct / totals.images as f64,
-                    lr,
-                );
-            }
-        }
-        drain(
-            &mut pending,
-            &mut totals,
-            settings.batch_size,
-            first_pending,
-        )?;
+        let totals = train_epoch(trainer, receiver, settings.batch_size, history, progress)?;
         progress.note("evaluating on the test set…");
         let eval = evaluate(
             trainer.model(),
