@@ -121,7 +121,7 @@ fn select_auto() -> Result<Selected> {
                 }
                 return Ok(selected);
             }
-            Err(reason) => reasons.push(reason),
+            Err(reason) => reasons.push(shorten(&reason)),
         }
     }
     Err(Error::Backend(format!(
@@ -193,6 +193,15 @@ fn wgpu_device() -> std::result::Result<Device, String> {
         }
     }
     Err(format!("wgpu: {}", errors.join("; ")))
+}
+
+/// The start of a long driver message: enough to say why `auto` moved on.
+fn shorten(reason: &str) -> String {
+    const MAX: usize = 100;
+    match reason.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &reason[..cut]),
+        None => reason.to_string(),
+    }
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use clrtrain::backend::BackendKind;
 use clrtrain::config::Overrides;
+use clrtrain::lr_range::{RangeTest, Sweep};
 use clrtrain::schedule::Method;
 
 /// Train image classifiers (MiniGoogLeNet on CIFAR-10) with cyclical learning rates.
@@ -19,18 +20,17 @@ pub struct Cli {
 pub enum Command {
     /// Train a model and write the report, plots, history and weights to the output folder.
     Train(TrainArgs),
+    /// Learning-rate range test: train from fresh weights while the LR grows every batch, then
+    /// suggest base_lr and max_lr (CSV and plot in the output folder; weights are discarded).
+    FindLr(FindLrArgs),
 }
 
-/// `clrtrain train`: every flag overrides the same key of the config file.
+/// Flags both commands take: where the data and outputs are, how to run.
 #[derive(Debug, Args)]
-pub struct TrainArgs {
+pub struct CommonArgs {
     /// TOML config file (see configs/); without it the reference settings are used.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-
-    /// CLR policy: triangular, triangular2 or exp_range [config: schedule.method].
-    #[arg(long, value_name = "METHOD")]
-    pub method: Option<Method>,
 
     /// Compute backend: auto (GPU if found, else flex), flex (CPU), ndarray (slow CPU, needs the
     /// `ndarray` feature), wgpu (GPU: Vulkan/Metal/DX12), cuda (needs the `cuda` feature)
@@ -38,29 +38,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "BACKEND")]
     pub backend: Option<BackendKind>,
 
-    /// Number of epochs [config: training.epochs].
-    #[arg(long, value_name = "N")]
-    pub epochs: Option<usize>,
-
     /// Training batch size; the last partial batch of an epoch is dropped [config: training.batch_size].
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
-
-    /// Lower learning-rate bound [config: schedule.base_lr].
-    #[arg(long, value_name = "LR")]
-    pub base_lr: Option<f64>,
-
-    /// Upper learning-rate bound [config: schedule.max_lr].
-    #[arg(long, value_name = "LR")]
-    pub max_lr: Option<f64>,
-
-    /// Half-cycle length in epochs [config: schedule.step_size].
-    #[arg(long, value_name = "EPOCHS")]
-    pub step_size: Option<u64>,
-
-    /// Per-iteration amplitude decay of exp_range [config: schedule.gamma].
-    #[arg(long, value_name = "GAMMA")]
-    pub gamma: Option<f64>,
 
     /// Dataset folder: CIFAR-10 binary (downloaded here when missing) or an image folder with
     /// train/<class>/ and test/<class>/ [config: data.path].
@@ -96,18 +76,78 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-impl TrainArgs {
+/// `clrtrain train`: every flag overrides the same key of the config file.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// CLR policy: triangular, triangular2 or exp_range [config: schedule.method].
+    #[arg(long, value_name = "METHOD")]
+    pub method: Option<Method>,
+
+    /// Number of epochs [config: training.epochs].
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
+
+    /// Lower learning-rate bound [config: schedule.base_lr].
+    #[arg(long, value_name = "LR")]
+    pub base_lr: Option<f64>,
+
+    /// Upper learning-rate bound [config: schedule.max_lr].
+    #[arg(long, value_name = "LR")]
+    pub max_lr: Option<f64>,
+
+    /// Half-cycle length in epochs [config: schedule.step_size].
+    #[arg(long, value_name = "EPOCHS")]
+    pub step_size: Option<u64>,
+
+    /// Per-iteration amplitude decay of exp_range [config: schedule.gamma].
+    #[arg(long, value_name = "GAMMA")]
+    pub gamma: Option<f64>,
+}
+
+/// `clrtrain find-lr`.
+#[derive(Debug, Args)]
+pub struct FindLrArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+
+    /// Learning rate of the first iteration.
+    #[arg(long, value_name = "LR", default_value_t = 1e-7)]
+    pub start_lr: f64,
+
+    /// Learning rate of the last iteration.
+    #[arg(long, value_name = "LR", default_value_t = 10.0)]
+    pub end_lr: f64,
+
+    /// Iterations (batches) of the sweep; it stops earlier once the loss diverges.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub iterations: usize,
+
+    /// How the LR grows: exp (same steps per decade) or linear (as in Smith's paper).
+    #[arg(long, value_name = "MODE", default_value = "exp")]
+    pub mode: Sweep,
+
+    /// Smoothing factor of the loss's moving average (bias-corrected).
+    #[arg(long, value_name = "BETA", default_value_t = 0.98)]
+    pub beta: f64,
+
+    /// Stop once the smoothed loss exceeds this multiple of the best one.
+    #[arg(long, value_name = "X", default_value_t = 4.0)]
+    pub stop_factor: f64,
+
+    /// Write a copy of the config with the recommended base_lr and max_lr to this file.
+    #[arg(long, value_name = "FILE")]
+    pub write_config: Option<PathBuf>,
+}
+
+impl CommonArgs {
     /// The flags that replace config values.
     pub fn overrides(&self) -> Overrides {
         Overrides {
-            method: self.method,
             backend: self.backend,
-            epochs: self.epochs,
             batch_size: self.batch_size,
-            base_lr: self.base_lr,
-            max_lr: self.max_lr,
-            step_size: self.step_size,
-            gamma: self.gamma,
             data: self.data.clone(),
             output: self.output.clone(),
             seed: self.seed,
@@ -115,6 +155,36 @@ impl TrainArgs {
             test_per_class: self.test_per_class,
             url: self.data_url.clone(),
             no_download: self.no_download,
+            ..Overrides::default()
+        }
+    }
+}
+
+impl TrainArgs {
+    /// The flags that replace config values.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            method: self.method,
+            epochs: self.epochs,
+            base_lr: self.base_lr,
+            max_lr: self.max_lr,
+            step_size: self.step_size,
+            gamma: self.gamma,
+            ..self.common.overrides()
+        }
+    }
+}
+
+impl FindLrArgs {
+    /// The range test the flags describe.
+    pub fn range_test(&self) -> RangeTest {
+        RangeTest {
+            start_lr: self.start_lr,
+            end_lr: self.end_lr,
+            iterations: self.iterations,
+            sweep: self.mode,
+            beta: self.beta,
+            stop_factor: self.stop_factor,
         }
     }
 }

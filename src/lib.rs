@@ -8,13 +8,16 @@
 //! - [`schedule`] — the CLR policies, pure functions of the iteration;
 //! - [`train`] — the SGD loop with per-batch learning rates;
 //! - [`report`], [`plot`], [`history`], [`outputs`] — what a run writes;
-//! - [`run`] — `clrtrain train` end to end.
+//! - [`run`] — `clrtrain train` end to end;
+//! - [`lr_range`], [`find_lr`] — the learning-rate range test and `clrtrain find-lr`.
 
 pub mod backend;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod find_lr;
 pub mod history;
+pub mod lr_range;
 pub mod model;
 pub mod outputs;
 pub mod plot;

@@ -6,13 +6,14 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
-use clrtrain::config::Config;
+use clrtrain::config::{Config, Overrides};
 use clrtrain::progress::Verbosity;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Train(args) => train(&args),
+        cli::Command::FindLr(args) => find_lr(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -23,16 +24,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn train(args: &cli::TrainArgs) -> clrtrain::Result<()> {
-    let mut config = match &args.config {
+/// The config file (or the reference defaults) with the command line's overrides.
+fn load_config(common: &cli::CommonArgs, overrides: &Overrides) -> clrtrain::Result<Config> {
+    let mut config = match &common.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
-    config.apply(&args.overrides());
-    let verbosity = if args.quiet {
+    config.apply(overrides);
+    Ok(config)
+}
+
+fn verbosity(common: &cli::CommonArgs) -> Verbosity {
+    if common.quiet {
         Verbosity::Quiet
     } else {
         Verbosity::Auto
-    };
-    clrtrain::run::train(&config, verbosity).map(|_| ())
+    }
+}
+
+fn train(args: &cli::TrainArgs) -> clrtrain::Result<()> {
+    let config = load_config(&args.common, &args.overrides())?;
+    clrtrain::run::train(&config, verbosity(&args.common)).map(|_| ())
+}
+
+fn find_lr(args: &cli::FindLrArgs) -> clrtrain::Result<()> {
+    let config = load_config(&args.common, &args.common.overrides())?;
+    let test = args.range_test();
+    let write_config = args.write_config.as_deref();
+    clrtrain::find_lr::find_lr(&config, &test, write_config, verbosity(&args.common)).map(|_| ())
 }

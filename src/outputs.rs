@@ -23,6 +23,10 @@ pub const TRAINING_PNG: &str = "training.png";
 pub const LR_PNG: &str = "lr.png";
 /// Trained weights (Burn burnpack).
 pub const MODEL: &str = "model.bpk";
+/// Learning-rate range test: `iteration,lr,loss,smoothed_loss`.
+pub const LR_FIND_CSV: &str = "lr_find.csv";
+/// Learning-rate range test plot.
+pub const LR_FIND_PNG: &str = "lr_find.png";
 /// What is needed to use the weights: architecture, classes, input size, mean image.
 pub const MODEL_META: &str = "model.json";
 

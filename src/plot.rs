@@ -210,3 +210,82 @@ fn draw_panel<DB: DrawingBackend>(
         .draw()
         .map_err(|e| e.to_string())
 }
+
+/// The range test: smoothed loss against the learning rate on a log axis, each suggestion
+/// marked and labelled. `marks` are `(label, lr, smoothed loss there)`.
+pub fn plot_lr_find(
+    lrs: &[f64],
+    smoothed: &[f64],
+    marks: &[(String, f64, f64)],
+    path: &Path,
+) -> Result<()> {
+    register_font();
+    let err = plot_error(path);
+    render_png(path, (900, 550), |root| {
+        let finite = || {
+            lrs.iter()
+                .zip(smoothed)
+                .filter(|(l, s)| **l > 0.0 && s.is_finite())
+        };
+        let lr_min = finite().map(|(l, _)| *l).fold(f64::INFINITY, f64::min);
+        let lr_max = finite().map(|(l, _)| *l).fold(0.0, f64::max);
+        let (lr_min, lr_max) = if lr_min < lr_max {
+            (lr_min, lr_max)
+        } else {
+            (1e-7, 10.0)
+        };
+        // a tight range: the interesting part is a small dip, not the distance from zero
+        let loss_min = finite().map(|(_, s)| *s).fold(f64::INFINITY, f64::min);
+        let loss_max = finite().map(|(_, s)| *s).fold(f64::NEG_INFINITY, f64::max);
+        let pad = ((loss_max - loss_min) * 0.05).max(1e-3);
+        let y_range = if loss_min <= loss_max {
+            loss_min - pad..loss_max + pad
+        } else {
+            0.0..1.0
+        };
+        let mut chart = ChartBuilder::on(root)
+            .caption("Learning-rate range test", (FONT, 22))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(75)
+            .build_cartesian_2d((lr_min..lr_max).log_scale(), y_range)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("Learning rate (log scale)")
+            .y_desc("Smoothed loss")
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 16))
+            .x_label_formatter(&|v| format!("{v:.0e}"))
+            .y_label_formatter(&fixed)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new(
+                finite().map(|(l, s)| (*l, *s)),
+                BLUE.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label("smoothed loss")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+        let colours = [RED, GREEN, MAGENTA, BLACK];
+        for (k, (label, lr, loss)) in marks.iter().enumerate() {
+            let colour = colours[k % colours.len()];
+            let text = format!("{label}: {lr:.2e}");
+            chart
+                .draw_series([Circle::new((*lr, *loss), 6, colour.filled())])
+                .map_err(|e| e.to_string())?
+                .label(text)
+                .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(|e| e.to_string())
+    })
+    .map_err(err)
+}

@@ -106,3 +106,13 @@ impl TrainProgress {
         }
     }
 }
+
+/// A single bar for shorter jobs (the LR range test): drawn on a terminal, hidden otherwise.
+pub fn bar(verbosity: Verbosity, len: u64, template: &str) -> ProgressBar {
+    if verbosity == Verbosity::Auto && std::io::stdout().is_terminal() {
+        ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stdout())
+            .with_style(style(template))
+    } else {
+        ProgressBar::hidden()
+    }
+}

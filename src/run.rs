@@ -15,7 +15,7 @@ use crate::outputs::{self, OutputDir};
 use crate::plot;
 use crate::progress::{TrainProgress, Verbosity};
 use crate::report::ClassificationReport;
-use crate::schedule::Clr;
+use crate::schedule::{Clr, CyclicLrScheduler};
 use crate::train::{self, FitData, FitSettings, Trainer};
 
 /// What a finished run produced.
@@ -54,7 +54,8 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
     let t = &config.training;
     let classes = data.train.classes.clone();
     let mean = Arc::new(mean_image(&data.train));
-    let mut trainer = Trainer::new(classes.len(), &selected.device, t.momentum, clr, t.seed);
+    let mut trainer = Trainer::new(classes.len(), &selected.device, t.momentum, t.seed);
+    let mut scheduler = CyclicLrScheduler::new(clr);
     let settings = fit_settings(config, &data.train);
     let fit_data = FitData {
         train: Arc::new(data.train),
@@ -65,6 +66,7 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
     let mut history = History::default();
     let result = train::fit(
         &mut trainer,
+        &mut scheduler,
         &fit_data,
         &settings,
         &mut history,
@@ -97,7 +99,8 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
     })
 }
 
-fn check_batch_size(config: &Config, train_size: usize) -> Result<()> {
+/// A batch larger than the training set would give no iteration at all.
+pub fn check_batch_size(config: &Config, train_size: usize) -> Result<()> {
     let batch_size = config.training.batch_size;
     if batch_size > train_size {
         return Err(Error::Config(format!(

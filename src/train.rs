@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::history::{EpochRecord, History};
 use crate::model::MiniGoogLeNet;
 use crate::progress::TrainProgress;
-use crate::schedule::{Clr, CyclicLrScheduler};
+use crate::schedule::CyclicLrScheduler;
 
 /// Batches between two reads of the loss from the device: the device runs ahead in between.
 const READ_EVERY: usize = 8;
@@ -41,12 +41,12 @@ pub struct FitSettings {
     pub augment: Augment,
 }
 
-/// Model, optimiser, schedule and loss on a training (autodiff) device.
+/// Model, optimiser and loss on a training (autodiff) device. The learning rate comes from the
+/// caller: the CLR schedule in [`fit`], the range test in [`crate::find_lr`].
 pub struct Trainer {
     device: Device,
     model: MiniGoogLeNet,
     optimizer: ModuleOptimizer,
-    scheduler: CyclicLrScheduler,
     loss: CrossEntropyLoss,
 }
 
@@ -79,7 +79,7 @@ fn correct_count(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
 
 impl Trainer {
     /// A fresh model for `classes` classes; `device` gets autodiff enabled here.
-    pub fn new(classes: usize, device: &Device, momentum: f64, clr: Clr, seed: u64) -> Self {
+    pub fn new(classes: usize, device: &Device, momentum: f64, seed: u64) -> Self {
         let device = device.clone().autodiff();
         device.seed(seed);
         let momentum = (momentum > 0.0).then(|| {
@@ -91,7 +91,6 @@ impl Trainer {
         Self {
             model: MiniGoogLeNet::new(classes, &device),
             optimizer: SgdConfig::new().with_momentum(momentum).init(),
-            scheduler: CyclicLrScheduler::new(clr),
             loss: CrossEntropyLossConfig::new().init(&device),
             device,
         }
@@ -102,15 +101,8 @@ impl Trainer {
         &self.model
     }
 
-    /// The schedule's state (its iteration).
-    pub fn scheduler(&self) -> &CyclicLrScheduler {
-        &self.scheduler
-    }
-
-    /// One SGD step on `batch` at the learning rate the schedule gives for this iteration.
-    pub fn step(&mut self, batch: &Batch) -> StepOutput {
-        let iteration = self.scheduler.iteration();
-        let lr = self.scheduler.step();
+    /// One SGD step on `batch` at learning rate `lr`; `iteration` only labels the output.
+    pub fn step(&mut self, batch: &Batch, iteration: u64, lr: f64) -> StepOutput {
         let (images, labels) = batch_tensors(batch, &self.device);
         let logits = self.model.forward(images);
         let loss = self.loss.forward(logits.clone(), labels.clone());
@@ -207,6 +199,7 @@ impl EpochTotals {
 /// Train on every batch the loader sends; LRs go into `history` as they are used.
 fn train_epoch(
     trainer: &mut Trainer,
+    scheduler: &mut CyclicLrScheduler,
     batches: crossbeam_channel::Receiver<Batch>,
     batch_size: usize,
     history: &mut History,
@@ -214,7 +207,8 @@ fn train_epoch(
 ) -> Result<EpochTotals> {
     let (mut totals, mut pending) = (EpochTotals::default(), Vec::with_capacity(READ_EVERY));
     for batch in batches {
-        let output = trainer.step(&batch);
+        let iteration = scheduler.iteration();
+        let output = trainer.step(&batch, iteration, scheduler.step());
         let lr = output.lr;
         history.lrs.push(lr);
         pending.push(output);
@@ -236,6 +230,7 @@ fn train_epoch(
 /// written as the run goes. Returns the evaluation after the last epoch.
 pub fn fit(
     trainer: &mut Trainer,
+    scheduler: &mut CyclicLrScheduler,
     data: &FitData,
     settings: &FitSettings,
     history: &mut History,
@@ -255,7 +250,14 @@ pub fn fit(
             settings.seed,
             epoch,
         );
-        let totals = train_epoch(trainer, receiver, settings.batch_size, history, progress)?;
+        let totals = train_epoch(
+            trainer,
+            scheduler,
+            receiver,
+            settings.batch_size,
+            history,
+            progress,
+        )?;
         progress.note("evaluating on the test set…");
         let eval = evaluate(
             trainer.model(),

@@ -381,21 +381,27 @@ fn a_diverging_loss_stops_with_a_message_and_keeps_what_was_written() {
     );
 }
 
-#[test]
-fn help_explains_every_flag() {
-    let out = clrtrain(&["train", "--help"]);
+fn assert_flags_explained(command: &str, flags: &[&str]) {
+    let out = clrtrain(&[command, "--help"]);
     assert!(out.status.success());
     let help = stdout(&out);
-    for flag in [
+    for flag in flags {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(flag) || l.contains(&format!(" {flag} ")));
+        assert!(
+            line.is_some_and(|l| l.len() > flag.len() + 20),
+            "{command} {flag} is not explained:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn help_explains_every_flag() {
+    let common = [
         "--config",
-        "--method",
         "--backend",
-        "--epochs",
         "--batch-size",
-        "--base-lr",
-        "--max-lr",
-        "--step-size",
-        "--gamma",
         "--data",
         "--output",
         "--seed",
@@ -404,13 +410,172 @@ fn help_explains_every_flag() {
         "--data-url",
         "--no-download",
         "--quiet",
-    ] {
-        let line = help
-            .lines()
-            .find(|l| l.trim_start().starts_with(flag) || l.contains(&format!(" {flag} ")));
-        assert!(
-            line.is_some_and(|l| l.len() > flag.len() + 20),
-            "{flag} is not explained:\n{help}"
-        );
+    ];
+    let train = [
+        "--method",
+        "--epochs",
+        "--base-lr",
+        "--max-lr",
+        "--step-size",
+        "--gamma",
+    ];
+    assert_flags_explained("train", &[&common[..], &train[..]].concat());
+    let find_lr = [
+        "--start-lr",
+        "--end-lr",
+        "--iterations",
+        "--mode",
+        "--beta",
+        "--stop-factor",
+        "--write-config",
+    ];
+    assert_flags_explained("find-lr", &[&common[..], &find_lr[..]].concat());
+}
+
+#[test]
+fn find_lr_writes_curve_plot_and_a_config_that_trains() {
+    let (_guard, tmp) = tempdir();
+    let data = tmp.join("data");
+    write_image_folder(
+        &data,
+        &synthetic_set(CLASSES, 8, 21),
+        &synthetic_set(CLASSES, 2, 22),
+    );
+    let out = tmp.join("find");
+    let tuned = tmp.join("tuned.toml");
+    let result = clrtrain(&[
+        "find-lr",
+        "--data",
+        &arg(&data),
+        "--output",
+        &arg(&out),
+        "--batch-size",
+        "8",
+        "--iterations",
+        "12",
+        "--start-lr",
+        "1e-5",
+        "--end-lr",
+        "1",
+        "--write-config",
+        &arg(&tuned),
+        "--backend",
+        "flex",
+        "--seed",
+        "4",
+    ]);
+    assert!(
+        result.status.success(),
+        "{}{}",
+        stdout(&result),
+        stderr(&result)
+    );
+    let text = stdout(&result);
+    assert!(
+        text.contains("recommended: base_lr") && text.contains("valley"),
+        "{text}"
+    );
+
+    let rows = csv_rows(&out.join("lr_find.csv"));
+    assert!(!rows.is_empty() && rows.len() <= 12);
+    let first_lr: f64 = rows[0][1].parse().unwrap();
+    assert_eq!(first_lr, 1e-5);
+    if rows.len() == 12 {
+        assert!((rows[11][1].parse::<f64>().unwrap() - 1.0).abs() < 1e-9);
     }
+    assert!(
+        rows.iter()
+            .all(|r| r.len() == 4 && r[3].parse::<f64>().unwrap().is_finite())
+    );
+    assert_eq!(
+        image::image_dimensions(out.join("lr_find.png")).unwrap(),
+        (900, 550)
+    );
+    assert!(
+        !out.join("model.bpk").exists(),
+        "the range test keeps no weights"
+    );
+
+    // the written config carries the recommended bounds and trains
+    let config = Config::from_file(&tuned).unwrap();
+    assert!(config.schedule.base_lr < config.schedule.max_lr);
+    assert!(
+        text.contains(&format!("max_lr = {:.3e}", config.schedule.max_lr)),
+        "{text}"
+    );
+    let trained = clrtrain(&[
+        "train",
+        "--config",
+        &arg(&tuned),
+        "--epochs",
+        "1",
+        "--output",
+        &arg(&tmp.join("train")),
+        "--backend",
+        "flex",
+        "--batch-size",
+        "8",
+        "--step-size",
+        "1",
+    ]);
+    assert!(trained.status.success(), "{}", stderr(&trained));
+}
+
+#[test]
+fn find_lr_stops_once_the_loss_diverges_and_leaves_no_trace_on_training() {
+    let (_guard, tmp) = tempdir();
+    let data = tmp.join("data");
+    write_image_folder(&data, &synthetic_set(2, 16, 31), &synthetic_set(2, 2, 32));
+    let out = tmp.join("run");
+    let result = clrtrain(&[
+        "find-lr",
+        "--data",
+        &arg(&data),
+        "--output",
+        &arg(&out),
+        "--batch-size",
+        "8",
+        "--iterations",
+        "40",
+        "--start-lr",
+        "1",
+        "--end-lr",
+        "1e8",
+        "--backend",
+        "flex",
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert!(
+        stdout(&result).contains("stopped at iteration"),
+        "{}",
+        stdout(&result)
+    );
+    assert!(csv_rows(&out.join("lr_find.csv")).len() < 40);
+
+    // training in the same folder afterwards equals training in a fresh one
+    let train = |dir: &Path| {
+        let r = clrtrain(&[
+            "train",
+            "--data",
+            &arg(&data),
+            "--output",
+            &arg(dir),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--step-size",
+            "1",
+            "--backend",
+            "flex",
+            "--seed",
+            "9",
+        ]);
+        assert!(r.status.success(), "{}", stderr(&r));
+        csv_rows(&dir.join("history.csv"))
+            .into_iter()
+            .map(|row| row[..5].to_vec())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(train(&out), train(&tmp.join("fresh")));
 }

@@ -11,7 +11,6 @@ use std::thread;
 use burn::tensor::Device;
 use clrtrain::config::DataConfig;
 use clrtrain::data::{self, cifar, download, loader, mean::mean_image};
-use clrtrain::schedule::{Clr, Method};
 use clrtrain::train::Trainer;
 use common::*;
 
@@ -36,7 +35,6 @@ fn a_few_sgd_steps_lower_the_loss_on_a_fixed_batch() {
     let last = (losses[10] + losses[11]) / 2.0;
     assert!(losses.iter().all(|l| l.is_finite()));
     assert!(last < 0.5 * first, "loss did not fall: {losses:?}");
-    assert_eq!(trainer.scheduler().iteration(), 12);
 }
 
 /// A one-file HTTP server on 127.0.0.1 that honours `Range: bytes=N-`. With `cut_after`, the
