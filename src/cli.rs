@@ -23,6 +23,9 @@ pub enum Command {
     /// Learning-rate range test: train from fresh weights while the LR grows every batch, then
     /// suggest base_lr and max_lr (CSV and plot in the output folder; weights are discarded).
     FindLr(FindLrArgs),
+    /// Preview the learning-rate schedule a training run would use, without data or a model:
+    /// a summary (cycles, where the run ends), and optionally a CSV and a plot.
+    Schedule(ScheduleArgs),
 }
 
 /// Flags both commands take: where the data and outputs are, how to run.
@@ -82,6 +85,13 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub common: CommonArgs,
 
+    #[command(flatten)]
+    pub schedule: ScheduleFlags,
+}
+
+/// The schedule's flags, shared by `train` and `schedule`.
+#[derive(Debug, Args)]
+pub struct ScheduleFlags {
     /// CLR policy: triangular, triangular2 or exp_range [config: schedule.method].
     #[arg(long, value_name = "METHOD")]
     pub method: Option<Method>,
@@ -105,6 +115,37 @@ pub struct TrainArgs {
     /// Per-iteration amplitude decay of exp_range [config: schedule.gamma].
     #[arg(long, value_name = "GAMMA")]
     pub gamma: Option<f64>,
+}
+
+/// `clrtrain schedule`.
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// TOML config file (see configs/); without it the reference settings are used.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub schedule: ScheduleFlags,
+
+    /// Training batch size [config: training.batch_size].
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+
+    /// Training-set size, which sets the iterations per epoch (default: CIFAR-10's 50,000).
+    #[arg(long, value_name = "N", default_value_t = clrtrain::preview::CIFAR10_TRAIN_SIZE)]
+    pub train_size: usize,
+
+    /// Preview this many iterations instead of the configured epochs.
+    #[arg(long, value_name = "N", conflicts_with = "epochs")]
+    pub iterations: Option<u64>,
+
+    /// Write `iteration,lr,momentum` rows to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// Draw the learning rate per iteration into this PNG file.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
 }
 
 /// `clrtrain find-lr`.
@@ -160,9 +201,9 @@ impl CommonArgs {
     }
 }
 
-impl TrainArgs {
-    /// The flags that replace config values.
-    pub fn overrides(&self) -> Overrides {
+impl ScheduleFlags {
+    /// These flags over `base`.
+    pub fn overrides(&self, base: Overrides) -> Overrides {
         Overrides {
             method: self.method,
             epochs: self.epochs,
@@ -170,8 +211,26 @@ impl TrainArgs {
             max_lr: self.max_lr,
             step_size: self.step_size,
             gamma: self.gamma,
-            ..self.common.overrides()
+            ..base
         }
+    }
+}
+
+impl TrainArgs {
+    /// The flags that replace config values.
+    pub fn overrides(&self) -> Overrides {
+        self.schedule.overrides(self.common.overrides())
+    }
+}
+
+impl ScheduleArgs {
+    /// The flags that replace config values.
+    pub fn overrides(&self) -> Overrides {
+        let base = Overrides {
+            batch_size: self.batch_size,
+            ..Overrides::default()
+        };
+        self.schedule.overrides(base)
     }
 }
 

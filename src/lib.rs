@@ -9,7 +9,8 @@
 //! - [`train`] — the SGD loop with per-batch learning rates;
 //! - [`report`], [`plot`], [`history`], [`outputs`] — what a run writes;
 //! - [`run`] — `clrtrain train` end to end;
-//! - [`lr_range`], [`find_lr`] — the learning-rate range test and `clrtrain find-lr`.
+//! - [`lr_range`], [`find_lr`] — the learning-rate range test and `clrtrain find-lr`;
+//! - [`preview`] — `clrtrain schedule`, the schedule without training.
 
 pub mod backend;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod lr_range;
 pub mod model;
 pub mod outputs;
 pub mod plot;
+pub mod preview;
 pub mod progress;
 pub mod report;
 pub mod run;

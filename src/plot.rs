@@ -44,6 +44,8 @@ struct Panel<'a> {
     /// Epochs count from 1, iterations from 0.
     x_start: f64,
     y_format: fn(&f64) -> String,
+    /// Where the legend goes: where the curves usually are not.
+    legend: SeriesLabelPosition,
 }
 
 fn fixed(v: &f64) -> String {
@@ -80,15 +82,25 @@ pub fn plot_training(epochs: &[EpochRecord], path: &Path) -> Result<()> {
         series("train accuracy", BLUE, |e| e.train_accuracy),
         series("val accuracy", RED, |e| e.val_accuracy),
     ];
-    let per_epoch = |title, y_desc| Panel {
+    let per_epoch = |title, y_desc, legend| Panel {
         title,
         x_desc: "Epoch",
         y_desc,
         x_start: 1.0,
         y_format: fixed,
+        legend,
     };
-    let loss_panel = per_epoch("Training and validation loss", "Loss");
-    let accuracy_panel = per_epoch("Training and validation accuracy", "Accuracy");
+    // loss falls and accuracy rises: legends go where the curves are headed away from
+    let loss_panel = per_epoch(
+        "Training and validation loss",
+        "Loss",
+        SeriesLabelPosition::UpperRight,
+    );
+    let accuracy_panel = per_epoch(
+        "Training and validation accuracy",
+        "Accuracy",
+        SeriesLabelPosition::LowerRight,
+    );
     render_png(path, (1200, 500), |root| {
         let (left, right) = root.split_horizontally(600);
         draw_panel(&left, &loss_panel, &loss)?;
@@ -97,8 +109,8 @@ pub fn plot_training(epochs: &[EpochRecord], path: &Path) -> Result<()> {
     .map_err(err)
 }
 
-/// The learning rate of every training iteration.
-pub fn plot_lr(lrs: &[f64], path: &Path) -> Result<()> {
+/// The learning rate of every training iteration, under `title`.
+pub fn plot_lr(lrs: &[f64], title: &str, path: &Path) -> Result<()> {
     register_font();
     let err = plot_error(path);
     let series = [Series {
@@ -111,11 +123,12 @@ pub fn plot_lr(lrs: &[f64], path: &Path) -> Result<()> {
             .collect(),
     }];
     let panel = Panel {
-        title: "Cyclical learning rate",
+        title,
         x_desc: "Training iteration",
         y_desc: "Learning rate",
         x_start: 0.0,
         y_format: scientific,
+        legend: SeriesLabelPosition::UpperRight,
     };
     render_png(path, (900, 500), |root| draw_panel(root, &panel, &series)).map_err(err)
 }
@@ -201,12 +214,15 @@ fn draw_panel<DB: DrawingBackend>(
                 .map_err(|e| e.to_string())?;
         }
     }
+    if series.len() < 2 {
+        return Ok(()); // the title says what the one curve is
+    }
     chart
         .configure_series_labels()
         .label_font((FONT, 14))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
+        .position(panel.legend.clone())
         .draw()
         .map_err(|e| e.to_string())
 }

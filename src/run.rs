@@ -15,7 +15,7 @@ use crate::outputs::{self, OutputDir};
 use crate::plot;
 use crate::progress::{TrainProgress, Verbosity};
 use crate::report::ClassificationReport;
-use crate::schedule::{Clr, CyclicLrScheduler};
+use crate::schedule::{Clr, CycleSummary, CyclicLrScheduler};
 use crate::train::{self, FitData, FitSettings, Trainer};
 
 /// What a finished run produced.
@@ -62,6 +62,7 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
         test: &data.test,
         mean: mean.clone(),
     };
+    let lr_title = format!("Cyclical learning rate ({})", clr.method);
     let progress = TrainProgress::new(verbosity, t.epochs);
     let mut history = History::default();
     let result = train::fit(
@@ -71,12 +72,12 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
         &settings,
         &mut history,
         &progress,
-        |h, _| write_history(&out, h),
+        |h, _| write_history(&out, h, &lr_title),
     );
     progress.finish();
     let eval = result.inspect_err(|_| {
         // Keep what the run recorded up to the failure; the failure itself is what is reported.
-        let _ = write_history(&out, &history);
+        let _ = write_history(&out, &history, &lr_title);
     })?;
 
     let y_true: Vec<usize> = data.test.labels.iter().map(|&l| l as usize).collect();
@@ -112,16 +113,21 @@ pub fn check_batch_size(config: &Config, train_size: usize) -> Result<()> {
 
 fn describe_schedule(config: &Config, clr: &Clr, train_size: usize) -> String {
     let t = &config.training;
+    let per_epoch = loader::batches_per_epoch(train_size, t.batch_size) as u64;
+    let warning = CycleSummary::new(clr, t.epochs as u64 * per_epoch)
+        .mid_cycle_warning(per_epoch)
+        .map(|w| format!("\nwarning: {w}"))
+        .unwrap_or_default();
     format!(
         "schedule: {} between {:e} and {:e}, step size {} epochs = {} iterations; \
-         {} epochs of {} iterations, batch {}",
+         {} epochs of {} iterations, batch {}{warning}",
         clr.method,
         clr.base_lr,
         clr.max_lr,
         config.schedule.step_size,
         clr.step_size,
         t.epochs,
-        loader::batches_per_epoch(train_size, t.batch_size),
+        per_epoch,
         t.batch_size
     )
 }
@@ -139,11 +145,11 @@ fn fit_settings(config: &Config, train: &ImageSet) -> FitSettings {
 }
 
 /// History, learning rates and both plots, rewritten after every epoch.
-fn write_history(out: &OutputDir, h: &History) -> Result<()> {
+fn write_history(out: &OutputDir, h: &History, lr_title: &str) -> Result<()> {
     out.write(outputs::HISTORY_CSV, &history::history_csv(&h.epochs))?;
     out.write(outputs::LR_CSV, &history::lr_csv(&h.lrs))?;
     out.write_with(outputs::TRAINING_PNG, |p| plot::plot_training(&h.epochs, p))?;
-    out.write_with(outputs::LR_PNG, |p| plot::plot_lr(&h.lrs, p))
+    out.write_with(outputs::LR_PNG, |p| plot::plot_lr(&h.lrs, lr_title, p))
 }
 
 /// Weights as burnpack plus what is needed to use them.

@@ -119,6 +119,60 @@ pub fn step_size_iterations(step_size_epochs: u64, train_size: usize, batch_size
     step_size_epochs * (train_size / batch_size) as u64
 }
 
+/// Where a run of `total` iterations stands against the cycles of a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CycleSummary {
+    /// Iterations in one full cycle (`2 · step_size`).
+    pub cycle_length: u64,
+    /// Whole cycles the run completes.
+    pub full_cycles: u64,
+    /// Iterations run into the last, unfinished cycle (0 when the run ends with a cycle).
+    pub into_last_cycle: u64,
+}
+
+impl CycleSummary {
+    /// Summary for a run of `total` iterations.
+    pub fn new(clr: &Clr, total: u64) -> Self {
+        let cycle_length = 2 * clr.step_size;
+        Self {
+            cycle_length,
+            full_cycles: total / cycle_length,
+            into_last_cycle: total % cycle_length,
+        }
+    }
+
+    /// A warning when the run stops mid-cycle: the CLR paper recommends ending a run where a
+    /// cycle ends, at the base learning rate.
+    pub fn mid_cycle_warning(&self, iterations_per_epoch: u64) -> Option<String> {
+        if self.into_last_cycle == 0 {
+            return None;
+        }
+        let shorter = self.full_cycles * self.cycle_length;
+        let longer = shorter + self.cycle_length;
+        let epochs = |it: u64| match iterations_per_epoch {
+            0 => String::new(),
+            n if it.is_multiple_of(n) => format!(" ({} epochs)", it / n),
+            n => format!(" ({:.2} epochs)", it as f64 / n as f64),
+        };
+        Some(format!(
+            "the run stops {} iterations into cycle {} (a cycle is {} iterations), away from the base learning rate; \
+             end the run after {shorter}{} or {longer}{} iterations to finish a cycle",
+            self.into_last_cycle,
+            self.full_cycles + 1,
+            self.cycle_length,
+            epochs(shorter),
+            epochs(longer),
+        ))
+    }
+}
+
+/// The learning rates of the first `n` iterations, produced by the same [`CyclicLrScheduler`]
+/// the training loop steps (so a preview and a run cannot disagree).
+pub fn lr_sequence(clr: Clr, n: u64) -> Vec<f64> {
+    let mut scheduler = CyclicLrScheduler::new(clr);
+    (0..n).map(|_| scheduler.step()).collect()
+}
+
 /// Burn [`LrScheduler`] over a [`Clr`]: each `step` returns the LR for the next batch.
 #[derive(Debug, Clone)]
 pub struct CyclicLrScheduler {
@@ -255,6 +309,29 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(a.step(), b.step());
         }
+    }
+
+    #[test]
+    fn cycle_summary_counts_cycles_and_warns_mid_cycle() {
+        let s = clr(Method::Triangular); // step 4: cycles of 8
+        let whole = CycleSummary::new(&s, 24);
+        assert_eq!(
+            (whole.cycle_length, whole.full_cycles, whole.into_last_cycle),
+            (8, 3, 0)
+        );
+        assert_eq!(whole.mid_cycle_warning(4), None);
+        let mid = CycleSummary::new(&s, 28);
+        assert_eq!((mid.full_cycles, mid.into_last_cycle), (3, 4));
+        let warning = mid.mid_cycle_warning(4).unwrap();
+        assert!(warning.contains("4 iterations into cycle 4"), "{warning}");
+        assert!(
+            warning.contains("after 24 (6 epochs) or 32 (8 epochs) iterations"),
+            "{warning}"
+        );
+        assert_eq!(
+            lr_sequence(s, 9),
+            (0..9).map(|it| s.lr(it)).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -430,6 +430,15 @@ fn help_explains_every_flag() {
         "--write-config",
     ];
     assert_flags_explained("find-lr", &[&common[..], &find_lr[..]].concat());
+    let preview = [
+        "--config",
+        "--batch-size",
+        "--train-size",
+        "--iterations",
+        "--csv",
+        "--plot",
+    ];
+    assert_flags_explained("schedule", &[&train[..], &preview[..]].concat());
 }
 
 #[test]
@@ -578,4 +587,99 @@ fn find_lr_stops_once_the_loss_diverges_and_leaves_no_trace_on_training() {
             .collect::<Vec<_>>()
     };
     assert_eq!(train(&out), train(&tmp.join("fresh")));
+}
+
+#[test]
+fn schedule_preview_equals_what_training_used() {
+    let (_guard, tmp) = tempdir();
+    let data = tmp.join("data");
+    write_image_folder(
+        &data,
+        &synthetic_set(CLASSES, 5, 41),
+        &synthetic_set(CLASSES, 1, 42),
+    );
+    let flags = [
+        "--epochs",
+        "3",
+        "--batch-size",
+        "6",
+        "--step-size",
+        "1",
+        "--base-lr",
+        "1e-3",
+        "--max-lr",
+        "5e-2",
+        "--method",
+        "triangular2",
+    ];
+    let out = tmp.join("train");
+    let (data_str, out_str) = (arg(&data), arg(&out));
+    let mut train = vec![
+        "train",
+        "--data",
+        &data_str,
+        "--output",
+        &out_str,
+        "--backend",
+        "flex",
+    ];
+    train.extend(flags);
+    let trained = clrtrain(&train);
+    assert!(trained.status.success(), "{}", stderr(&trained));
+    // 20 images / batch 6 = 3 iterations per epoch; 3 epochs end mid-cycle (cycle = 6)
+    assert!(
+        stdout(&trained).contains("warning: the run stops 3 iterations into cycle 2"),
+        "{}",
+        stdout(&trained)
+    );
+
+    let csv = tmp.join("preview.csv");
+    let png = tmp.join("preview.png");
+    let (csv_str, png_str) = (arg(&csv), arg(&png));
+    let mut preview = vec![
+        "schedule",
+        "--train-size",
+        "20",
+        "--csv",
+        &csv_str,
+        "--plot",
+        &png_str,
+    ];
+    preview.extend(flags);
+    let previewed = clrtrain(&preview);
+    assert!(previewed.status.success(), "{}", stderr(&previewed));
+    let text = stdout(&previewed);
+    assert!(
+        text.contains("9 iterations: 1 full cycle(s) of 6 iterations") && text.contains("warning:"),
+        "{text}"
+    );
+
+    let trained_lrs: Vec<String> = csv_rows(&out.join("lr.csv"))
+        .into_iter()
+        .map(|r| r[1].clone())
+        .collect();
+    let rows = csv_rows(&csv);
+    let previewed_lrs: Vec<String> = rows.iter().map(|r| r[1].clone()).collect();
+    assert_eq!(trained_lrs.len(), 9);
+    assert_eq!(trained_lrs, previewed_lrs);
+    assert!(rows.iter().all(|r| r[2] == "0.9"), "momentum column");
+    assert_eq!(image::image_dimensions(&png).unwrap(), (900, 500));
+
+    // a run that ends with its cycle gets no warning; a train size below one batch is an error
+    let whole = clrtrain(&[
+        "schedule",
+        "--train-size",
+        "20",
+        "--batch-size",
+        "6",
+        "--step-size",
+        "1",
+        "--epochs",
+        "4",
+    ]);
+    assert!(!stdout(&whole).contains("warning"), "{}", stdout(&whole));
+    assert_fails(
+        &["schedule", "--train-size", "5", "--batch-size", "6"],
+        "gives no batch",
+    );
 }
