@@ -92,7 +92,7 @@ pub struct TrainArgs {
 /// The schedule's flags, shared by `train` and `schedule`.
 #[derive(Debug, Args)]
 pub struct ScheduleFlags {
-    /// CLR policy: triangular, triangular2 or exp_range [config: schedule.method].
+    /// LR policy: triangular, triangular2, exp_range or one_cycle [config: schedule.method].
     #[arg(long, value_name = "METHOD")]
     pub method: Option<Method>,
 
@@ -108,9 +108,14 @@ pub struct ScheduleFlags {
     #[arg(long, value_name = "LR")]
     pub max_lr: Option<f64>,
 
-    /// Half-cycle length in epochs [config: schedule.step_size].
-    #[arg(long, value_name = "EPOCHS")]
+    /// Half-cycle length: steps from base to peak, in schedule.step_unit (epochs unless set
+    /// to iterations) [config: schedule.step_size].
+    #[arg(long, value_name = "STEPS")]
     pub step_size: Option<u64>,
+
+    /// Steps from peak back to base, for asymmetric cycles [config: schedule.step_size_down].
+    #[arg(long, value_name = "STEPS")]
+    pub step_size_down: Option<u64>,
 
     /// Per-iteration amplitude decay of exp_range [config: schedule.gamma].
     #[arg(long, value_name = "GAMMA")]
@@ -210,6 +215,7 @@ impl ScheduleFlags {
             base_lr: self.base_lr,
             max_lr: self.max_lr,
             step_size: self.step_size,
+            step_size_down: self.step_size_down,
             gamma: self.gamma,
             ..base
         }

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::backend::BackendKind;
 use crate::data::DataFormat;
 use crate::error::{Error, Result};
-use crate::schedule::{Clr, Method};
+use crate::schedule::{
+    Anneal, Clr, Method, OneCycle, Scale, ScaleFn, ScaleMode, Schedule, step_size_iterations,
+};
 
 /// Official CIFAR-10 binary archive.
 pub const CIFAR10_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
@@ -79,17 +81,48 @@ impl Default for AugmentConfig {
     }
 }
 
-/// The cyclical learning-rate schedule.
+/// In what unit step sizes are given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepUnit {
+    /// Epochs: `step · (train_size / batch_size)` iterations.
+    Epochs,
+    /// Iterations (batches).
+    Iterations,
+}
+
+/// The learning-rate schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleConfig {
     pub method: Method,
     pub base_lr: f64,
     pub max_lr: f64,
-    /// Half-cycle length in epochs.
+    /// Cyclical: iterations or epochs from base to peak (the half cycle).
     pub step_size: u64,
-    /// Per-iteration amplitude decay for `exp_range`.
+    /// Cyclical: from peak back to base; absent = `step_size` (symmetric).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_size_down: Option<u64>,
+    /// Unit of `step_size` and `step_size_down`.
+    pub step_unit: StepUnit,
+    /// Per-iteration amplitude decay for `exp_range` (and the `exp` scale).
     pub gamma: f64,
+    /// Cyclical: a named amplitude scale replacing the method's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_fn: Option<ScaleFn>,
+    /// What `scale_fn` is a function of; absent = the method's own mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_mode: Option<ScaleMode>,
+    /// one_cycle: the first LR is `max_lr / div_factor`.
+    pub div_factor: f64,
+    /// one_cycle: the last LR is `max_lr / div_factor / final_div_factor`.
+    pub final_div_factor: f64,
+    /// one_cycle: fraction of the run spent warming up.
+    pub pct_start: f64,
+    /// one_cycle: `cos` or `linear` annealing.
+    pub anneal: Anneal,
+    /// one_cycle: up, back down to the start, then down to the minimum.
+    pub three_phase: bool,
 }
 
 impl Default for ScheduleConfig {
@@ -99,7 +132,16 @@ impl Default for ScheduleConfig {
             base_lr: 1e-7,
             max_lr: 1e-2,
             step_size: 8,
+            step_size_down: None,
+            step_unit: StepUnit::Epochs,
             gamma: 0.99994,
+            scale_fn: None,
+            scale_mode: None,
+            div_factor: 25.0,
+            final_div_factor: 1e4,
+            pct_start: 0.3,
+            anneal: Anneal::Cos,
+            three_phase: false,
         }
     }
 }
@@ -158,6 +200,7 @@ pub struct Overrides {
     pub base_lr: Option<f64>,
     pub max_lr: Option<f64>,
     pub step_size: Option<u64>,
+    pub step_size_down: Option<u64>,
     pub gamma: Option<f64>,
     pub data: Option<PathBuf>,
     pub output: Option<PathBuf>,
@@ -204,6 +247,9 @@ impl Config {
         set(&mut self.schedule.max_lr, &o.max_lr);
         set(&mut self.schedule.step_size, &o.step_size);
         set(&mut self.schedule.gamma, &o.gamma);
+        if o.step_size_down.is_some() {
+            self.schedule.step_size_down = o.step_size_down;
+        }
         set(&mut self.data.path, &o.data);
         set(&mut self.output.dir, &o.output);
         set(&mut self.training.seed, &o.seed);
@@ -223,7 +269,7 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         let s = &self.schedule;
         let t = &self.training;
-        let checks: [(bool, String); 11] = [
+        let checks: [(bool, String); 15] = [
             (
                 s.base_lr.is_finite() && s.base_lr > 0.0,
                 format!("schedule.base_lr = {} must be a positive number", s.base_lr),
@@ -241,7 +287,29 @@ impl Config {
             ),
             (
                 s.step_size > 0,
-                "schedule.step_size = 0: the half cycle must last at least one epoch".into(),
+                "schedule.step_size = 0: the half cycle must last at least one step".into(),
+            ),
+            (
+                s.step_size_down != Some(0),
+                "schedule.step_size_down = 0: the way down must last at least one step".into(),
+            ),
+            (
+                s.div_factor.is_finite() && s.div_factor >= 1.0,
+                format!("schedule.div_factor = {} must be at least 1", s.div_factor),
+            ),
+            (
+                s.final_div_factor.is_finite() && s.final_div_factor >= 1.0,
+                format!(
+                    "schedule.final_div_factor = {} must be at least 1",
+                    s.final_div_factor
+                ),
+            ),
+            (
+                s.pct_start > 0.0 && s.pct_start < if s.three_phase { 0.5 } else { 1.0 },
+                format!(
+                    "schedule.pct_start = {} must be in (0, 1), and below 0.5 with three_phase",
+                    s.pct_start
+                ),
             ),
             (
                 s.gamma > 0.0 && s.gamma <= 1.0,
@@ -276,19 +344,40 @@ impl Config {
     }
 
     /// The schedule in iterations, for a training set of `train_size` images.
-    pub fn clr(&self, train_size: usize) -> Clr {
+    pub fn schedule(&self, train_size: usize) -> Schedule {
         let s = &self.schedule;
-        Clr {
+        let batch_size = self.training.batch_size.max(1);
+        let per_epoch = (train_size / batch_size) as u64;
+        let iterations = |steps: u64| match s.step_unit {
+            StepUnit::Epochs => step_size_iterations(steps, train_size, batch_size),
+            StepUnit::Iterations => steps,
+        };
+        if s.method == Method::OneCycle {
+            return Schedule::OneCycle(OneCycle {
+                max_lr: s.max_lr,
+                total: self.training.epochs as u64 * per_epoch,
+                div_factor: s.div_factor,
+                final_div_factor: s.final_div_factor,
+                pct_start: s.pct_start,
+                anneal: s.anneal,
+                three_phase: s.three_phase,
+            });
+        }
+        let method_scale = Scale::of(s.method, s.gamma);
+        let scale = Scale {
+            function: s.scale_fn.unwrap_or(method_scale.function),
+            mode: s.scale_mode.unwrap_or(method_scale.mode),
+            gamma: s.gamma,
+        };
+        let step_up = iterations(s.step_size).max(1);
+        Schedule::Cyclic(Clr {
             base_lr: s.base_lr,
             max_lr: s.max_lr,
-            step_size: crate::schedule::step_size_iterations(
-                s.step_size,
-                train_size,
-                self.training.batch_size,
-            ),
+            step_up,
+            step_down: s.step_size_down.map_or(step_up, |d| iterations(d).max(1)),
             method: s.method,
-            gamma: s.gamma,
-        }
+            scale,
+        })
     }
 }
 
@@ -363,6 +452,65 @@ mod tests {
         assert_eq!(c.schedule.method, Method::Triangular2);
         assert_eq!(c.training.epochs, 3);
         assert_eq!(c.data.train_per_class, Some(10));
+    }
+
+    #[test]
+    fn schedule_keys_build_the_schedule() {
+        let text = "[schedule]\nmethod = \"triangular2\"\nstep_unit = \"iterations\"\nstep_size = 10\n\
+                    step_size_down = 30\nscale_fn = \"inverse\"\nscale_mode = \"iterations\"\n";
+        let c = Config::from_toml(text).unwrap();
+        c.validate().unwrap();
+        let Schedule::Cyclic(clr) = c.schedule(50_000) else {
+            panic!("cyclic expected")
+        };
+        assert_eq!((clr.step_up, clr.step_down), (10, 30));
+        assert_eq!(
+            (clr.scale.function, clr.scale.mode),
+            (ScaleFn::Inverse, ScaleMode::Iterations)
+        );
+        // epochs: 50,000 / 64 = 781 iterations per epoch
+        let c = Config::from_toml("[schedule]\nstep_size = 2\nstep_size_down = 6\n").unwrap();
+        let Schedule::Cyclic(clr) = c.schedule(50_000) else {
+            panic!("cyclic expected")
+        };
+        assert_eq!((clr.step_up, clr.step_down), (1562, 4686));
+        assert_eq!(clr.scale.function, ScaleFn::Constant);
+    }
+
+    #[test]
+    fn one_cycle_spans_the_whole_run() {
+        let c = Config::from_toml(
+            "[schedule]\nmethod = \"one_cycle\"\nmax_lr = 0.1\nanneal = \"linear\"\n[training]\nepochs = 3\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let Schedule::OneCycle(o) = c.schedule(640) else {
+            panic!("one-cycle expected")
+        };
+        assert_eq!((o.total, o.max_lr, o.anneal), (30, 0.1, Anneal::Linear));
+        for (text, key) in [
+            ("[schedule]\npct_start = 1.0\n", "schedule.pct_start"),
+            (
+                "[schedule]\npct_start = 0.6\nthree_phase = true\n",
+                "schedule.pct_start",
+            ),
+            ("[schedule]\ndiv_factor = 0.5\n", "schedule.div_factor"),
+            (
+                "[schedule]\nstep_size_down = 0\n",
+                "schedule.step_size_down",
+            ),
+        ] {
+            let err = Config::from_toml(text)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        let err = Config::from_toml("[schedule]\nscale_fn = \"sawtooth\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sawtooth"), "{err}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::data::loader::batches_per_epoch;
 use crate::error::{Error, Result};
 use crate::plot;
-use crate::schedule::{self, Clr, CycleSummary};
+use crate::schedule::{self, CycleSummary, Schedule};
 
 /// CIFAR-10's training set: the train size a preview assumes unless told otherwise.
 pub const CIFAR10_TRAIN_SIZE: usize = 50_000;
@@ -15,7 +15,7 @@ pub const CIFAR10_TRAIN_SIZE: usize = 50_000;
 /// A previewed schedule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preview {
-    pub clr: Clr,
+    pub schedule: Schedule,
     pub iterations_per_epoch: u64,
     /// LR of every iteration, iteration 0 first.
     pub lrs: Vec<f64>,
@@ -36,13 +36,13 @@ pub fn preview(config: &Config, train_size: usize, iterations: Option<u64>) -> R
         )));
     }
     let total = iterations.unwrap_or(config.training.epochs as u64 * iterations_per_epoch);
-    let clr = config.clr(train_size);
+    let schedule = config.schedule(train_size);
     Ok(Preview {
-        clr,
+        schedule,
         iterations_per_epoch,
-        lrs: schedule::lr_sequence(clr, total),
+        lrs: schedule::lr_sequence(schedule, total),
         momentum: config.training.momentum,
-        summary: CycleSummary::new(&clr, total),
+        summary: CycleSummary::new(&schedule, total),
     })
 }
 
@@ -58,15 +58,10 @@ impl Preview {
 
     /// What the schedule does, with a warning when the run stops mid-cycle.
     pub fn describe(&self) -> String {
-        let c = &self.clr;
         let s = &self.summary;
         let mut text = format!(
-            "{}: lr {:e} → {:e}, step size {} iterations ({} iterations per epoch)\n\
-             {} iterations: {} full cycle(s) of {} iterations",
-            c.method,
-            c.base_lr,
-            c.max_lr,
-            c.step_size,
+            "{} ({} iterations per epoch)\n{} iterations: {} full cycle(s) of {} iterations",
+            self.schedule.describe(),
             self.iterations_per_epoch,
             self.lrs.len(),
             s.full_cycles,
@@ -86,7 +81,7 @@ impl Preview {
         if let Some(path) = png {
             plot::plot_lr(
                 &self.lrs,
-                &format!("Cyclical learning rate ({})", self.clr.method),
+                &format!("Learning rate ({})", self.schedule.method()),
                 path,
             )?;
         }

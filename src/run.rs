@@ -15,7 +15,7 @@ use crate::outputs::{self, OutputDir};
 use crate::plot;
 use crate::progress::{TrainProgress, Verbosity};
 use crate::report::ClassificationReport;
-use crate::schedule::{Clr, CycleSummary, CyclicLrScheduler};
+use crate::schedule::{CycleSummary, CyclicLrScheduler, Schedule};
 use crate::train::{self, FitData, FitSettings, Trainer};
 
 /// What a finished run produced.
@@ -43,26 +43,26 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
     let data = data::load(&config.data)?;
     check_batch_size(config, data.train.len())?;
     let selected = backend::select(config.training.backend)?;
-    let clr = config.clr(data.train.len());
+    let schedule = config.schedule(data.train.len());
     say(verbosity, &format!("backend: {}", selected.description));
     say(verbosity, &format!("data: {}", data.description));
     say(
         verbosity,
-        &describe_schedule(config, &clr, data.train.len()),
+        &describe_schedule(config, &schedule, data.train.len()),
     );
 
     let t = &config.training;
     let classes = data.train.classes.clone();
     let mean = Arc::new(mean_image(&data.train));
     let mut trainer = Trainer::new(classes.len(), &selected.device, t.momentum, t.seed);
-    let mut scheduler = CyclicLrScheduler::new(clr);
+    let mut scheduler = CyclicLrScheduler::new(schedule);
     let settings = fit_settings(config, &data.train);
     let fit_data = FitData {
         train: Arc::new(data.train),
         test: &data.test,
         mean: mean.clone(),
     };
-    let lr_title = format!("Cyclical learning rate ({})", clr.method);
+    let lr_title = format!("Learning rate ({})", schedule.method());
     let progress = TrainProgress::new(verbosity, t.epochs);
     let mut history = History::default();
     let result = train::fit(
@@ -111,23 +111,17 @@ pub fn check_batch_size(config: &Config, train_size: usize) -> Result<()> {
     Ok(())
 }
 
-fn describe_schedule(config: &Config, clr: &Clr, train_size: usize) -> String {
+fn describe_schedule(config: &Config, schedule: &Schedule, train_size: usize) -> String {
     let t = &config.training;
     let per_epoch = loader::batches_per_epoch(train_size, t.batch_size) as u64;
-    let warning = CycleSummary::new(clr, t.epochs as u64 * per_epoch)
+    let warning = CycleSummary::new(schedule, t.epochs as u64 * per_epoch)
         .mid_cycle_warning(per_epoch)
         .map(|w| format!("\nwarning: {w}"))
         .unwrap_or_default();
     format!(
-        "schedule: {} between {:e} and {:e}, step size {} epochs = {} iterations; \
-         {} epochs of {} iterations, batch {}{warning}",
-        clr.method,
-        clr.base_lr,
-        clr.max_lr,
-        config.schedule.step_size,
-        clr.step_size,
+        "schedule: {}; {} epochs of {per_epoch} iterations, batch {}{warning}",
+        schedule.describe(),
         t.epochs,
-        per_epoch,
         t.batch_size
     )
 }

@@ -87,13 +87,7 @@ fn train_and_check_outputs(data: &Path, out: &Path, method: Method) {
     }
 
     // learning rates: 32 images / 8 = 4 iterations per epoch, step size 1 epoch = 4 iterations
-    let clr = Clr {
-        base_lr: 1e-4,
-        max_lr: 2e-2,
-        step_size: 4,
-        method,
-        gamma: 0.99994,
-    };
+    let clr = Clr::symmetric(method, 1e-4, 2e-2, 4, 0.99994);
     let lrs = csv_rows(&out.join("lr.csv"));
     assert_eq!(lrs.len(), 8);
     for (it, row) in lrs.iter().enumerate() {
@@ -681,5 +675,44 @@ fn schedule_preview_equals_what_training_used() {
     assert_fails(
         &["schedule", "--train-size", "5", "--batch-size", "6"],
         "gives no batch",
+    );
+}
+
+#[test]
+fn one_cycle_preview_ends_exactly_at_the_minimum_on_the_last_iteration() {
+    let (_guard, tmp) = tempdir();
+    let csv = tmp.join("one_cycle.csv");
+    let out = clrtrain(&[
+        "schedule",
+        "--method",
+        "one_cycle",
+        "--max-lr",
+        "0.1",
+        "--train-size",
+        "640",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "5",
+        "--csv",
+        &arg(&csv),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("warning"), "{}", stdout(&out));
+    let lrs: Vec<f64> = csv_rows(&csv)
+        .iter()
+        .map(|r| r[1].parse().unwrap())
+        .collect();
+    assert_eq!(lrs.len(), 50);
+    assert!((lrs[0] - 0.1 / 25.0).abs() < 1e-15);
+    assert!(
+        (lrs[14] - 0.1).abs() < 1e-12,
+        "peak at 0.3 * 50 - 1 = 14: {}",
+        lrs[14]
+    );
+    assert_eq!(lrs[49], 0.1 / 25.0 / 1e4);
+    assert!(
+        lrs.windows(2).skip(14).all(|w| w[1] <= w[0]),
+        "annealing only goes down"
     );
 }
