@@ -324,12 +324,12 @@ impl Schedule {
                 c.method, c.base_lr, c.max_lr, c.step_up, c.step_down
             ),
             Schedule::OneCycle(o) => format!(
-                "one_cycle: lr {:.3e} → {:e} over {} iterations ({:.0}%, {:?}), then → {:.3e}{}",
+                "one_cycle: lr {:.3e} → {:e} over {} iterations ({:.0}%, {}), then → {:.3e}{}",
                 o.initial_lr(),
                 o.max_lr,
                 (o.pct_start * o.total as f64).round(),
                 o.pct_start * 100.0,
-                o.anneal,
+                format!("{:?}", o.anneal).to_lowercase(),
                 o.min_lr(),
                 if o.three_phase { " (three phases)" } else { "" }
             ),
