@@ -120,6 +120,11 @@ pub struct ScheduleFlags {
     /// Per-iteration amplitude decay of exp_range [config: schedule.gamma].
     #[arg(long, value_name = "GAMMA")]
     pub gamma: Option<f64>,
+
+    /// Cycle the SGD momentum inversely to the LR between schedule.base_momentum and
+    /// schedule.max_momentum (0.85 and 0.95 by default) [config: schedule.cycle_momentum = true].
+    #[arg(long)]
+    pub cycle_momentum: bool,
 }
 
 /// `clrtrain schedule`.
@@ -217,6 +222,7 @@ impl ScheduleFlags {
             step_size: self.step_size,
             step_size_down: self.step_size_down,
             gamma: self.gamma,
+            cycle_momentum: self.cycle_momentum,
             ..base
         }
     }

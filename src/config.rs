@@ -9,7 +9,8 @@ use crate::backend::BackendKind;
 use crate::data::DataFormat;
 use crate::error::{Error, Result};
 use crate::schedule::{
-    Anneal, Clr, Method, OneCycle, Scale, ScaleFn, ScaleMode, Schedule, step_size_iterations,
+    Anneal, Clr, Method, Momentum, OneCycle, Scale, ScaleFn, ScaleMode, Schedule,
+    step_size_iterations,
 };
 
 /// Official CIFAR-10 binary archive.
@@ -123,6 +124,11 @@ pub struct ScheduleConfig {
     pub anneal: Anneal,
     /// one_cycle: up, back down to the start, then down to the minimum.
     pub three_phase: bool,
+    /// Cycle the SGD momentum inversely to the LR, between base_momentum and max_momentum
+    /// (instead of the constant training.momentum).
+    pub cycle_momentum: bool,
+    pub base_momentum: f64,
+    pub max_momentum: f64,
 }
 
 impl Default for ScheduleConfig {
@@ -142,6 +148,9 @@ impl Default for ScheduleConfig {
             pct_start: 0.3,
             anneal: Anneal::Cos,
             three_phase: false,
+            cycle_momentum: false,
+            base_momentum: 0.85,
+            max_momentum: 0.95,
         }
     }
 }
@@ -209,6 +218,7 @@ pub struct Overrides {
     pub test_per_class: Option<usize>,
     pub url: Option<String>,
     pub no_download: bool,
+    pub cycle_momentum: bool,
 }
 
 impl Config {
@@ -263,13 +273,20 @@ impl Config {
         if o.no_download {
             self.data.download = false;
         }
+        if o.cycle_momentum {
+            self.schedule.cycle_momentum = true;
+        }
     }
 
     /// Reject impossible values, naming the key.
     pub fn validate(&self) -> Result<()> {
         let s = &self.schedule;
         let t = &self.training;
-        let checks: [(bool, String); 15] = [
+        let momenta_ok = !s.cycle_momentum
+            || (0.0 <= s.base_momentum
+                && s.base_momentum <= s.max_momentum
+                && s.max_momentum < 1.0);
+        let checks: [(bool, String); 16] = [
             (
                 s.base_lr.is_finite() && s.base_lr > 0.0,
                 format!("schedule.base_lr = {} must be a positive number", s.base_lr),
@@ -288,6 +305,13 @@ impl Config {
             (
                 s.step_size > 0,
                 "schedule.step_size = 0: the half cycle must last at least one step".into(),
+            ),
+            (
+                momenta_ok,
+                format!(
+                    "schedule.base_momentum = {} and schedule.max_momentum = {} must satisfy 0 <= base <= max < 1",
+                    s.base_momentum, s.max_momentum
+                ),
             ),
             (
                 s.step_size_down != Some(0),
@@ -340,6 +364,19 @@ impl Config {
         match checks.into_iter().find(|(ok, _)| !ok) {
             Some((_, message)) => Err(Error::Config(message)),
             None => Ok(()),
+        }
+    }
+
+    /// The SGD momentum plan.
+    pub fn momentum(&self) -> Momentum {
+        let s = &self.schedule;
+        if s.cycle_momentum {
+            Momentum::Cyclical {
+                base: s.base_momentum,
+                max: s.max_momentum,
+            }
+        } else {
+            Momentum::Constant(self.training.momentum)
         }
     }
 

@@ -52,7 +52,7 @@ pub fn find_lr(
         train.height,
         train.width,
     );
-    let mut trainer = Trainer::new(classes, &selected.device, t.momentum, t.seed);
+    let mut trainer = Trainer::new(classes, &selected.device, t.seed);
     let spawn = |epoch| {
         loader::spawn_train_epoch(
             train.clone(),
@@ -81,7 +81,7 @@ pub fn find_lr(
             }
         };
         let loss = trainer
-            .step(&batch, it as u64, lr)
+            .step(&batch, it as u64, lr, t.momentum)
             .loss
             .into_scalar::<f64>();
         bar.inc(1);

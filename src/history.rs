@@ -27,13 +27,19 @@ pub fn history_csv(epochs: &[EpochRecord]) -> String {
     out
 }
 
-/// `lr.csv` content: the learning rate each batch was trained with.
-pub fn lr_csv(lrs: &[f64]) -> String {
-    let mut out = String::from("iteration,lr\n");
-    for (it, lr) in lrs.iter().enumerate() {
-        out += &format!("{it},{lr:e}\n");
+/// `lr.csv` content: the learning rate and momentum each batch was trained with (the same
+/// layout as `clrtrain schedule --csv`).
+pub fn lr_csv(lrs: &[f64], momenta: &[f64]) -> String {
+    let mut out = String::from("iteration,lr,momentum\n");
+    for (it, (lr, momentum)) in lrs.iter().zip(momenta).enumerate() {
+        out += &format!("{it},{lr:e},{momentum}\n");
     }
     out
+}
+
+/// The momenta, if they change over the run (then they are worth a plot of their own).
+pub fn cycling(momenta: &[f64]) -> Option<&[f64]> {
+    momenta.iter().any(|&m| m != momenta[0]).then_some(momenta)
 }
 
 /// `predictions.csv` content: true and predicted class per test example.
@@ -63,8 +69,8 @@ mod tests {
             history_csv(&rows),
             format!("{HISTORY_HEADER}\n1,2.500000,0.125000,2.250000,0.250000,3.000\n")
         );
-        let lr = lr_csv(&[1e-7, 0.005]);
-        assert_eq!(lr, "iteration,lr\n0,1e-7\n1,5e-3\n");
+        let lr = lr_csv(&[1e-7, 0.005], &[0.95, 0.9]);
+        assert_eq!(lr, "iteration,lr,momentum\n0,1e-7,0.95\n1,5e-3,0.9\n");
         assert_eq!(
             lr.lines()
                 .nth(2)
@@ -91,4 +97,6 @@ pub struct History {
     pub epochs: Vec<EpochRecord>,
     /// The learning rate of every trained batch, iteration 0 first.
     pub lrs: Vec<f64>,
+    /// The SGD momentum of every trained batch.
+    pub momenta: Vec<f64>,
 }

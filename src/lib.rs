@@ -6,6 +6,7 @@
 //! - [`backend`] — the one place a compute device is chosen;
 //! - [`model`] — MiniGoogLeNet;
 //! - [`schedule`] — the CLR policies, pure functions of the iteration;
+//! - [`optim`] — SGD whose momentum can change every iteration;
 //! - [`train`] — the SGD loop with per-batch learning rates;
 //! - [`report`], [`plot`], [`history`], [`outputs`] — what a run writes;
 //! - [`run`] — `clrtrain train` end to end;
@@ -20,6 +21,7 @@ pub mod find_lr;
 pub mod history;
 pub mod lr_range;
 pub mod model;
+pub mod optim;
 pub mod outputs;
 pub mod plot;
 pub mod preview;

@@ -109,20 +109,22 @@ pub fn plot_training(epochs: &[EpochRecord], path: &Path) -> Result<()> {
     .map_err(err)
 }
 
-/// The learning rate of every training iteration, under `title`.
-pub fn plot_lr(lrs: &[f64], title: &str, path: &Path) -> Result<()> {
+/// The learning rate of every training iteration, under `title`; when the momentum cycles too
+/// (`momenta` is `Some`), a second panel below shows it on its own axis.
+pub fn plot_lr(lrs: &[f64], momenta: Option<&[f64]>, title: &str, path: &Path) -> Result<()> {
     register_font();
     let err = plot_error(path);
-    let series = [Series {
-        label: "learning rate",
-        color: BLUE,
-        points: lrs
+    let per_iteration = |label, color, values: &[f64]| Series {
+        label,
+        color,
+        points: values
             .iter()
             .enumerate()
-            .map(|(i, &lr)| (i as f64, lr))
+            .map(|(i, &v)| (i as f64, v))
             .collect(),
-    }];
-    let panel = Panel {
+    };
+    let lr_series = [per_iteration("learning rate", BLUE, lrs)];
+    let lr_panel = Panel {
         title,
         x_desc: "Training iteration",
         y_desc: "Learning rate",
@@ -130,7 +132,26 @@ pub fn plot_lr(lrs: &[f64], title: &str, path: &Path) -> Result<()> {
         y_format: scientific,
         legend: SeriesLabelPosition::UpperRight,
     };
-    render_png(path, (900, 500), |root| draw_panel(root, &panel, &series)).map_err(err)
+    let Some(momenta) = momenta else {
+        return render_png(path, (900, 500), |root| {
+            draw_panel(root, &lr_panel, &lr_series)
+        })
+        .map_err(err);
+    };
+    let momentum_series = [per_iteration("momentum", RED, momenta)];
+    let momentum_panel = Panel {
+        title: "Momentum",
+        y_desc: "Momentum",
+        y_format: fixed,
+        legend: SeriesLabelPosition::UpperRight,
+        ..lr_panel
+    };
+    render_png(path, (900, 800), |root| {
+        let (top, bottom) = root.split_vertically(500);
+        draw_panel(&top, &lr_panel, &lr_series)?;
+        draw_panel(&bottom, &momentum_panel, &momentum_series)
+    })
+    .map_err(err)
 }
 
 /// Draw on a white RGB canvas of `size`, then encode it as PNG (with the `image` crate the rest

@@ -19,8 +19,8 @@ pub struct Preview {
     pub iterations_per_epoch: u64,
     /// LR of every iteration, iteration 0 first.
     pub lrs: Vec<f64>,
-    /// SGD momentum of every iteration (constant: momentum does not cycle).
-    pub momentum: f64,
+    /// SGD momentum of every iteration.
+    pub momenta: Vec<f64>,
     pub summary: CycleSummary,
 }
 
@@ -41,19 +41,17 @@ pub fn preview(config: &Config, train_size: usize, iterations: Option<u64>) -> R
         schedule,
         iterations_per_epoch,
         lrs: schedule::lr_sequence(schedule, total),
-        momentum: config.training.momentum,
+        momenta: (0..total)
+            .map(|it| config.momentum().at(&schedule, it))
+            .collect(),
         summary: CycleSummary::new(&schedule, total),
     })
 }
 
 impl Preview {
-    /// `iteration,lr,momentum`, one row per iteration.
+    /// `iteration,lr,momentum`, one row per iteration (the layout of a run's `lr.csv`).
     pub fn csv(&self) -> String {
-        let mut out = String::from("iteration,lr,momentum\n");
-        for (it, lr) in self.lrs.iter().enumerate() {
-            out += &format!("{it},{lr:e},{}\n", self.momentum);
-        }
-        out
+        crate::history::lr_csv(&self.lrs, &self.momenta)
     }
 
     /// What the schedule does, with a warning when the run stops mid-cycle.
@@ -81,6 +79,7 @@ impl Preview {
         if let Some(path) = png {
             plot::plot_lr(
                 &self.lrs,
+                crate::history::cycling(&self.momenta),
                 &format!("Learning rate ({})", self.schedule.method()),
                 path,
             )?;

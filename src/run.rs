@@ -54,7 +54,7 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
     let t = &config.training;
     let classes = data.train.classes.clone();
     let mean = Arc::new(mean_image(&data.train));
-    let mut trainer = Trainer::new(classes.len(), &selected.device, t.momentum, t.seed);
+    let mut trainer = Trainer::new(classes.len(), &selected.device, t.seed);
     let mut scheduler = CyclicLrScheduler::new(schedule);
     let settings = fit_settings(config, &data.train);
     let fit_data = FitData {
@@ -135,15 +135,18 @@ fn fit_settings(config: &Config, train: &ImageSet) -> FitSettings {
         eval_batch_size: t.eval_batch_size,
         seed: t.seed,
         augment: Augment::new(a.shift, a.flip, train.height, train.width),
+        momentum: config.momentum(),
     }
 }
 
 /// History, learning rates and both plots, rewritten after every epoch.
 fn write_history(out: &OutputDir, h: &History, lr_title: &str) -> Result<()> {
     out.write(outputs::HISTORY_CSV, &history::history_csv(&h.epochs))?;
-    out.write(outputs::LR_CSV, &history::lr_csv(&h.lrs))?;
+    out.write(outputs::LR_CSV, &history::lr_csv(&h.lrs, &h.momenta))?;
     out.write_with(outputs::TRAINING_PNG, |p| plot::plot_training(&h.epochs, p))?;
-    out.write_with(outputs::LR_PNG, |p| plot::plot_lr(&h.lrs, lr_title, p))
+    out.write_with(outputs::LR_PNG, |p| {
+        plot::plot_lr(&h.lrs, history::cycling(&h.momenta), lr_title, p)
+    })
 }
 
 /// Weights as burnpack plus what is needed to use them.

@@ -337,6 +337,44 @@ impl Schedule {
     }
 }
 
+/// SGD momentum per iteration: constant, or cycling inversely to the learning rate between
+/// `base` (at the LR's peak) and `max` (at the LR's base), as PyTorch's `cycle_momentum`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Momentum {
+    Constant(f64),
+    Cyclical { base: f64, max: f64 },
+}
+
+impl Momentum {
+    /// The momentum for the batch at iteration `it` of `schedule`.
+    pub fn at(&self, schedule: &Schedule, it: u64) -> f64 {
+        let (base, max) = match *self {
+            Momentum::Constant(m) => return m,
+            Momentum::Cyclical { base, max } => (base, max),
+        };
+        match schedule {
+            Schedule::Cyclic(c) => {
+                max - (max - base) * c.height(it) * c.scale.value(it, c.cycle(it))
+            }
+            Schedule::OneCycle(o) => {
+                // the LR's phases with the momentum running the other way
+                let mirrored = OneCycle {
+                    max_lr: base,
+                    div_factor: base / max,
+                    final_div_factor: 1.0,
+                    ..*o
+                };
+                mirrored.lr(it)
+            }
+        }
+    }
+
+    /// Whether it changes over the run.
+    pub fn cycles(&self) -> bool {
+        matches!(self, Momentum::Cyclical { .. })
+    }
+}
+
 /// Step size in iterations from a step size in epochs, as the reference computes it:
 /// `step_size_epochs · (train_size / batch_size)` with integer division.
 pub fn step_size_iterations(step_size_epochs: u64, train_size: usize, batch_size: usize) -> u64 {
@@ -679,6 +717,29 @@ mod tests {
         let s = Schedule::OneCycle(o);
         assert_eq!(s.cycle_length(), 100);
         assert_eq!(CycleSummary::new(&s, 100).mid_cycle_warning(10), None);
+    }
+
+    #[test]
+    fn cyclical_momentum_mirrors_the_learning_rate() {
+        let m = Momentum::Cyclical {
+            base: 0.85,
+            max: 0.95,
+        };
+        let tri = Schedule::Cyclic(clr(Method::Triangular));
+        assert_eq!(m.at(&tri, 0), 0.95); // LR at base: momentum at max
+        assert!(close(m.at(&tri, 4), 0.85)); // LR at peak: momentum at base
+        assert!(close(m.at(&tri, 2), 0.90));
+        assert!(close(m.at(&tri, 8), 0.95));
+        // the amplitude scale applies to momentum too (triangular2, second cycle: half)
+        let tri2 = Schedule::Cyclic(clr(Method::Triangular2));
+        assert!(close(m.at(&tri2, 12), 0.90));
+        assert_eq!(Momentum::Constant(0.9).at(&tri, 4), 0.9);
+        // one-cycle: max → base while the LR warms up, back to max at the end
+        let o = Schedule::OneCycle(one_cycle(false, Anneal::Linear));
+        assert!(close(m.at(&o, 0), 0.95));
+        assert!(close(m.at(&o, 29), 0.85));
+        assert!(close(m.at(&o, 99), 0.95));
+        assert!(close(m.at(&o, 64), 0.90));
     }
 
     #[test]

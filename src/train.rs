@@ -7,8 +7,7 @@ use std::time::Instant;
 use burn::lr_scheduler::LrScheduler;
 use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 use crate::data::ImageSet;
@@ -17,8 +16,9 @@ use crate::data::loader::{self, Batch};
 use crate::error::{Error, Result};
 use crate::history::{EpochRecord, History};
 use crate::model::MiniGoogLeNet;
+use crate::optim::{MomentumHandle, momentum_sgd};
 use crate::progress::TrainProgress;
-use crate::schedule::CyclicLrScheduler;
+use crate::schedule::{CyclicLrScheduler, Momentum};
 
 /// Batches between two reads of the loss from the device: the device runs ahead in between.
 const READ_EVERY: usize = 8;
@@ -39,6 +39,8 @@ pub struct FitSettings {
     pub eval_batch_size: usize,
     pub seed: u64,
     pub augment: Augment,
+    /// SGD momentum per iteration.
+    pub momentum: Momentum,
 }
 
 /// Model, optimiser and loss on a training (autodiff) device. The learning rate comes from the
@@ -47,6 +49,7 @@ pub struct Trainer {
     device: Device,
     model: MiniGoogLeNet,
     optimizer: ModuleOptimizer,
+    momentum: MomentumHandle,
     loss: CrossEntropyLoss,
 }
 
@@ -79,18 +82,14 @@ fn correct_count(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
 
 impl Trainer {
     /// A fresh model for `classes` classes; `device` gets autodiff enabled here.
-    pub fn new(classes: usize, device: &Device, momentum: f64, seed: u64) -> Self {
+    pub fn new(classes: usize, device: &Device, seed: u64) -> Self {
         let device = device.clone().autodiff();
         device.seed(seed);
-        let momentum = (momentum > 0.0).then(|| {
-            MomentumConfig::new()
-                .with_momentum(momentum)
-                .with_dampening(0.0)
-                .with_nesterov(false)
-        });
+        let (optimizer, momentum) = momentum_sgd(0.0);
         Self {
             model: MiniGoogLeNet::new(classes, &device),
-            optimizer: SgdConfig::new().with_momentum(momentum).init(),
+            optimizer,
+            momentum,
             loss: CrossEntropyLossConfig::new().init(&device),
             device,
         }
@@ -101,8 +100,10 @@ impl Trainer {
         &self.model
     }
 
-    /// One SGD step on `batch` at learning rate `lr`; `iteration` only labels the output.
-    pub fn step(&mut self, batch: &Batch, iteration: u64, lr: f64) -> StepOutput {
+    /// One SGD step on `batch` at learning rate `lr` and momentum `momentum`; `iteration` only
+    /// labels the output.
+    pub fn step(&mut self, batch: &Batch, iteration: u64, lr: f64, momentum: f64) -> StepOutput {
+        self.momentum.set(momentum);
         let (images, labels) = batch_tensors(batch, &self.device);
         let logits = self.model.forward(images);
         let loss = self.loss.forward(logits.clone(), labels.clone());
@@ -201,19 +202,21 @@ fn train_epoch(
     trainer: &mut Trainer,
     scheduler: &mut CyclicLrScheduler,
     batches: crossbeam_channel::Receiver<Batch>,
-    batch_size: usize,
+    settings: &FitSettings,
     history: &mut History,
     progress: &TrainProgress,
 ) -> Result<EpochTotals> {
     let (mut totals, mut pending) = (EpochTotals::default(), Vec::with_capacity(READ_EVERY));
     for batch in batches {
         let iteration = scheduler.iteration();
-        let output = trainer.step(&batch, iteration, scheduler.step());
+        let momentum = settings.momentum.at(scheduler.schedule(), iteration);
+        let output = trainer.step(&batch, iteration, scheduler.step(), momentum);
         let lr = output.lr;
         history.lrs.push(lr);
+        history.momenta.push(momentum);
         pending.push(output);
         if pending.len() == READ_EVERY {
-            totals.drain(&mut pending, batch_size)?;
+            totals.drain(&mut pending, settings.batch_size)?;
             let (loss, accuracy) = (
                 totals.loss / totals.batches as f64,
                 totals.correct / totals.images as f64,
@@ -221,7 +224,7 @@ fn train_epoch(
             progress.batch(totals.batches, loss, accuracy, lr);
         }
     }
-    totals.drain(&mut pending, batch_size)?;
+    totals.drain(&mut pending, settings.batch_size)?;
     Ok(totals)
 }
 
@@ -250,14 +253,7 @@ pub fn fit(
             settings.seed,
             epoch,
         );
-        let totals = train_epoch(
-            trainer,
-            scheduler,
-            receiver,
-            settings.batch_size,
-            history,
-            progress,
-        )?;
+        let totals = train_epoch(trainer, scheduler, receiver, settings, history, progress)?;
         progress.note("evaluating on the test set…");
         let eval = evaluate(
             trainer.model(),

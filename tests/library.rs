@@ -20,9 +20,14 @@ fn a_few_sgd_steps_lower_the_loss_on_a_fixed_batch() {
     let mean = mean_image(&set);
     let batch = loader::eval_batches(&set, &mean, 16).next().unwrap();
     // a constant learning rate of 0.01
-    let mut trainer = Trainer::new(4, &Device::flex(), 0.9, 5);
+    let mut trainer = Trainer::new(4, &Device::flex(), 5);
     let losses: Vec<f32> = (0..12)
-        .map(|it| trainer.step(&batch, it, 0.01).loss.into_scalar::<f32>())
+        .map(|it| {
+            trainer
+                .step(&batch, it, 0.01, 0.9)
+                .loss
+                .into_scalar::<f32>()
+        })
         .collect();
     let first = (losses[0] + losses[1]) / 2.0;
     let last = (losses[10] + losses[11]) / 2.0;
