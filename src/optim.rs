@@ -107,8 +107,8 @@ mod tests {
         // loss = w0² + 3·w1, so the gradient is (2·w0, 3)
         let step = |module: Two, optimizer: &mut ModuleOptimizer, lr: f64| {
             let w = module.w.val();
-            let loss = w.clone().slice([0..1]).powi_scalar(2).sum()
-                + w.slice([1..2]).mul_scalar(3.0).sum();
+            let loss = w.clone().narrow(0, 0, 1).powi_scalar(2).sum()
+                + w.narrow(0, 1, 1).mul_scalar(3.0).sum();
             let grads = GradientsParams::from_grads(loss.backward(), &module);
             optimizer.step(lr, module, grads)
         };

@@ -411,7 +411,9 @@ fn help_explains_every_flag() {
         "--base-lr",
         "--max-lr",
         "--step-size",
+        "--step-size-down",
         "--gamma",
+        "--cycle-momentum",
     ];
     assert_flags_explained("train", &[&common[..], &train[..]].concat());
     let find_lr = [
