@@ -85,6 +85,12 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub common: CommonArgs,
 
+    /// Go on from the checkpoint in this output folder (written after every epoch) with its
+    /// config: the same LR sequence from the next iteration, history and plots continued. Only
+    /// --epochs, --backend and --data may change; --config is not read.
+    #[arg(long, value_name = "OUTPUT_DIR", conflicts_with = "config")]
+    pub resume: Option<PathBuf>,
+
     #[command(flatten)]
     pub schedule: ScheduleFlags,
 }

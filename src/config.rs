@@ -221,6 +221,30 @@ pub struct Overrides {
     pub cycle_momentum: bool,
 }
 
+impl Overrides {
+    /// The flags that would change what a resumed run computes (only the number of epochs, the
+    /// backend and where the data lives may change on resume).
+    pub fn changing_the_run(&self) -> Vec<&'static str> {
+        [
+            ("--method", self.method.is_some()),
+            ("--batch-size", self.batch_size.is_some()),
+            ("--base-lr", self.base_lr.is_some()),
+            ("--max-lr", self.max_lr.is_some()),
+            ("--step-size", self.step_size.is_some()),
+            ("--step-size-down", self.step_size_down.is_some()),
+            ("--gamma", self.gamma.is_some()),
+            ("--cycle-momentum", self.cycle_momentum),
+            ("--seed", self.seed.is_some()),
+            ("--train-per-class", self.train_per_class.is_some()),
+            ("--test-per-class", self.test_per_class.is_some()),
+            ("--output", self.output.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+    }
+}
+
 impl Config {
     /// Parse a TOML file (not yet validated).
     pub fn from_file(path: &Path) -> Result<Self> {

@@ -1,7 +1,9 @@
 //! What a run records: one row per epoch and one learning rate per iteration, as plain numbers.
 
+use serde::{Deserialize, Serialize};
+
 /// Metrics of one epoch (1-based).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
@@ -91,7 +93,7 @@ mod tests {
 }
 
 /// Everything recorded so far in a run.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
     /// One record per finished epoch.
     pub epochs: Vec<EpochRecord>,

@@ -9,11 +9,13 @@
 //! - [`optim`] — SGD whose momentum can change every iteration;
 //! - [`train`] — the SGD loop with per-batch learning rates;
 //! - [`report`], [`plot`], [`history`], [`outputs`] — what a run writes;
+//! - [`checkpoint`] — what a run saves after every epoch to be resumed exactly;
 //! - [`run`] — `clrtrain train` end to end;
 //! - [`lr_range`], [`find_lr`] — the learning-rate range test and `clrtrain find-lr`;
 //! - [`preview`] — `clrtrain schedule`, the schedule without training.
 
 pub mod backend;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;

@@ -45,8 +45,27 @@ fn verbosity(common: &cli::CommonArgs) -> Verbosity {
 }
 
 fn train(args: &cli::TrainArgs) -> clrtrain::Result<()> {
-    let config = load_config(args.common.config.as_deref(), &args.overrides())?;
-    clrtrain::run::train(&config, verbosity(&args.common)).map(|_| ())
+    let overrides = args.overrides();
+    let Some(dir) = &args.resume else {
+        let config = load_config(args.common.config.as_deref(), &overrides)?;
+        return clrtrain::run::train(&config, verbosity(&args.common)).map(|_| ());
+    };
+    let refused = overrides.changing_the_run();
+    if !refused.is_empty() {
+        return Err(clrtrain::Error::Config(format!(
+            "{} cannot change on --resume (the run would no longer be the one that was saved)",
+            refused.join(", ")
+        )));
+    }
+    let checkpoint = clrtrain::checkpoint::load(dir)?;
+    let mut config = checkpoint.config.clone();
+    config.apply(&overrides);
+    // outputs go on next to the checkpoint, wherever the run was started from
+    config.output.dir = checkpoint
+        .dir
+        .parent()
+        .map_or(dir.clone(), Path::to_path_buf);
+    clrtrain::run::resume(&checkpoint, &config, verbosity(&args.common)).map(|_| ())
 }
 
 fn find_lr(args: &cli::FindLrArgs) -> clrtrain::Result<()> {

@@ -6,6 +6,7 @@ use burn::module::Module;
 use serde_json::json;
 
 use crate::backend;
+use crate::checkpoint::{self, Checkpoint};
 use crate::config::Config;
 use crate::data::{self, ImageSet, augment::Augment, loader, mean::mean_image};
 use crate::error::{Error, Result};
@@ -37,6 +38,24 @@ fn say(verbosity: Verbosity, message: &str) {
 /// Run a whole training as configured. Files appear in the output folder as the run goes, and
 /// stay there when it fails (a diverging loss, say).
 pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
+    train_from(config, None, verbosity)
+}
+
+/// Go on with the run `checkpoint` was saved from, under `config` (its own config, where the
+/// caller may have raised the number of epochs).
+pub fn resume(
+    checkpoint: &Checkpoint,
+    config: &Config,
+    verbosity: Verbosity,
+) -> Result<RunSummary> {
+    train_from(config, Some(checkpoint), verbosity)
+}
+
+fn train_from(
+    config: &Config,
+    checkpoint: Option<&Checkpoint>,
+    verbosity: Verbosity,
+) -> Result<RunSummary> {
     config.validate()?;
     let out = OutputDir::create(&config.output.dir)?;
     out.write(outputs::CONFIG, &config.to_toml())?;
@@ -56,7 +75,22 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
     let mean = Arc::new(mean_image(&data.train));
     let mut trainer = Trainer::new(classes.len(), &selected.device, t.seed);
     let mut scheduler = CyclicLrScheduler::new(schedule);
-    let settings = fit_settings(config, &data.train);
+    let mut settings = fit_settings(config, &data.train);
+    let mut history = History::default();
+    if let Some(checkpoint) = checkpoint {
+        checkpoint.restore(&mut trainer, &mut scheduler)?;
+        settings.first_epoch = checkpoint.state.epochs_done;
+        history = checkpoint.state.history.clone();
+        say(
+            verbosity,
+            &format!(
+                "resuming after epoch {} (iteration {}) from {}",
+                settings.first_epoch,
+                scheduler.iteration(),
+                checkpoint.dir.display()
+            ),
+        );
+    }
     let fit_data = FitData {
         train: Arc::new(data.train),
         test: &data.test,
@@ -64,7 +98,6 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
     };
     let lr_title = format!("Learning rate ({})", schedule.method());
     let progress = TrainProgress::new(verbosity, t.epochs);
-    let mut history = History::default();
     let result = train::fit(
         &mut trainer,
         &mut scheduler,
@@ -72,7 +105,10 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
         &settings,
         &mut history,
         &progress,
-        |h, _| write_history(&out, h, &lr_title),
+        |h, trainer, scheduler| {
+            write_history(&out, h, &lr_title)?;
+            checkpoint::save(out.dir(), config, trainer, scheduler, h, h.epochs.len())
+        },
     );
     progress.finish();
     let eval = result.inspect_err(|_| {
@@ -136,6 +172,7 @@ fn fit_settings(config: &Config, train: &ImageSet) -> FitSettings {
         seed: t.seed,
         augment: Augment::new(a.shift, a.flip, train.height, train.width),
         momentum: config.momentum(),
+        first_epoch: 0,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The training loop: SGD with momentum whose learning rate the CLR schedule sets before every
 //! batch, evaluation on the test set after every epoch.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,6 +20,11 @@ use crate::model::MiniGoogLeNet;
 use crate::optim::{MomentumHandle, momentum_sgd};
 use crate::progress::TrainProgress;
 use crate::schedule::{CyclicLrScheduler, Momentum};
+
+/// Weights inside a checkpoint folder.
+pub const MODEL_FILE: &str = "model.bpk";
+/// Optimiser state inside a checkpoint folder.
+pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 
 /// Batches between two reads of the loss from the device: the device runs ahead in between.
 const READ_EVERY: usize = 8;
@@ -41,6 +47,8 @@ pub struct FitSettings {
     pub augment: Augment,
     /// SGD momentum per iteration.
     pub momentum: Momentum,
+    /// Epochs already trained (by a run this one resumes).
+    pub first_epoch: usize,
 }
 
 /// Model, optimiser and loss on a training (autodiff) device. The learning rate comes from the
@@ -93,6 +101,50 @@ impl Trainer {
             loss: CrossEntropyLossConfig::new().init(&device),
             device,
         }
+    }
+
+    /// Seed the device's random numbers (dropout) for epoch `epoch`: each epoch's stream depends
+    /// on (seed, epoch) only, so a resumed run draws what an uninterrupted one would.
+    pub fn seed_epoch(&self, seed: u64, epoch: usize) {
+        self.device.seed(seed ^ (epoch as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    }
+
+    /// Save weights and optimiser state (momentum buffers) into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let model_path = dir.join(MODEL_FILE);
+        let optimizer_path = dir.join(OPTIMIZER_FILE);
+        let fail = |path: &Path, e: burn::store::RecordError| Error::Model {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        self.model
+            .clone()
+            .save_file(&model_path)
+            .map_err(|e| fail(&model_path, e))?;
+        self.optimizer
+            .save(&optimizer_path)
+            .map_err(|e| fail(&optimizer_path, e))
+    }
+
+    /// Load weights and optimiser state saved by [`Trainer::save`].
+    pub fn load(&mut self, dir: &Path) -> Result<()> {
+        let model_path = dir.join(MODEL_FILE);
+        let optimizer_path = dir.join(OPTIMIZER_FILE);
+        let fail = |path: &Path, e: burn::store::RecordError| Error::Model {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        self.model = self
+            .model
+            .clone()
+            .try_load_file(&model_path)
+            .map_err(|e| fail(&model_path, e))?;
+        self.optimizer = self
+            .optimizer
+            .clone()
+            .load(&optimizer_path)
+            .map_err(|e| fail(&optimizer_path, e))?;
+        Ok(())
     }
 
     /// The model being trained.
@@ -238,12 +290,13 @@ pub fn fit(
     settings: &FitSettings,
     history: &mut History,
     progress: &TrainProgress,
-    mut on_epoch: impl FnMut(&History, &Trainer) -> Result<()>,
+    mut on_epoch: impl FnMut(&History, &Trainer, &CyclicLrScheduler) -> Result<()>,
 ) -> Result<Evaluation> {
     let batches = loader::batches_per_epoch(data.train.len(), settings.batch_size);
     let mut last = None;
-    for epoch in 0..settings.epochs {
+    for epoch in settings.first_epoch..settings.epochs {
         let started = Instant::now();
+        trainer.seed_epoch(settings.seed, epoch);
         progress.start_epoch(batches);
         let receiver = loader::spawn_train_epoch(
             data.train.clone(),
@@ -271,8 +324,13 @@ pub fn fit(
         };
         history.epochs.push(record);
         progress.end_epoch(&record, *history.lrs.last().unwrap_or(&0.0));
-        on_epoch(history, trainer)?;
+        on_epoch(history, trainer, scheduler)?;
         last = Some(eval);
     }
-    last.ok_or_else(|| Error::Config("training.epochs = 0: nothing to train".into()))
+    last.ok_or_else(|| {
+        Error::Config(format!(
+            "nothing to train: {} of training.epochs = {} are done",
+            settings.first_epoch, settings.epochs
+        ))
+    })
 }

@@ -718,3 +718,84 @@ fn one_cycle_preview_ends_exactly_at_the_minimum_on_the_last_iteration() {
         "annealing only goes down"
     );
 }
+
+#[test]
+fn a_resumed_run_continues_exactly_where_the_checkpoint_left_off() {
+    let (_guard, tmp) = tempdir();
+    let data = tmp.join("data");
+    write_image_folder(
+        &data,
+        &synthetic_set(CLASSES, 4, 51),
+        &synthetic_set(CLASSES, 1, 52),
+    );
+    let data_arg = arg(&data);
+    let run = |out: &Path, epochs: &str| {
+        let out_arg = arg(out);
+        let r = clrtrain(&[
+            "train",
+            "--data",
+            &data_arg,
+            "--output",
+            &out_arg,
+            "--epochs",
+            epochs,
+            "--batch-size",
+            "5",
+            "--step-size",
+            "2",
+            "--method",
+            "triangular2",
+            "--cycle-momentum",
+            "--backend",
+            "flex",
+            "--seed",
+            "8",
+        ]);
+        assert!(r.status.success(), "{}", stderr(&r));
+    };
+    // uninterrupted: 4 epochs of 3 iterations
+    let whole = tmp.join("whole");
+    run(&whole, "4");
+    // interrupted after epoch 2 (iteration 6), resumed for 2 more
+    let parts = tmp.join("parts");
+    run(&parts, "2");
+    assert!(parts.join("checkpoint/state.json").is_file());
+    let resumed = clrtrain(&["train", "--resume", &arg(&parts), "--epochs", "4"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(
+        stdout(&resumed).contains("resuming after epoch 2 (iteration 6)"),
+        "{}",
+        stdout(&resumed)
+    );
+
+    // identical learning rates and momenta, iteration by iteration
+    let lrs = |dir: &Path| csv_rows(&dir.join("lr.csv"));
+    assert_eq!(lrs(&whole).len(), 12);
+    assert_eq!(lrs(&parts), lrs(&whole));
+    // and the same training: weights, momentum buffers and data order came back
+    let metrics = |dir: &Path| -> Vec<Vec<String>> {
+        csv_rows(&dir.join("history.csv"))
+            .into_iter()
+            .map(|r| r[..5].to_vec())
+            .collect()
+    };
+    assert_eq!(metrics(&parts), metrics(&whole));
+    assert_eq!(
+        std::fs::read_to_string(parts.join("predictions.csv")).unwrap(),
+        std::fs::read_to_string(whole.join("predictions.csv")).unwrap()
+    );
+
+    // flags that would change the run are refused; so is a folder without a checkpoint
+    assert_fails(
+        &["train", "--resume", &arg(&parts), "--max-lr", "0.5"],
+        "--max-lr cannot change on --resume",
+    );
+    assert_fails(
+        &["train", "--resume", &arg(&tmp.join("nothing"))],
+        "no checkpoint to resume from",
+    );
+    assert_fails(
+        &["train", "--resume", &arg(&parts), "--epochs", "4"],
+        "nothing to train: 4 of training.epochs = 4",
+    );
+}
