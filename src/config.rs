@@ -99,7 +99,9 @@ pub struct ScheduleConfig {
     pub method: Method,
     pub base_lr: f64,
     pub max_lr: f64,
-    /// Cyclical: iterations or epochs from base to peak (the half cycle).
+    /// Cyclical: iterations or epochs from base to peak (the half cycle). Also read as
+    /// `step_size_up`, PyTorch's name.
+    #[serde(alias = "step_size_up")]
     pub step_size: u64,
     /// Cyclical: from peak back to base; absent = `step_size` (symmetric).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -530,7 +532,7 @@ mod tests {
             (ScaleFn::Inverse, ScaleMode::Iterations)
         );
         // epochs: 50,000 / 64 = 781 iterations per epoch
-        let c = Config::from_toml("[schedule]\nstep_size = 2\nstep_size_down = 6\n").unwrap();
+        let c = Config::from_toml("[schedule]\nstep_size_up = 2\nstep_size_down = 6\n").unwrap();
         let Schedule::Cyclic(clr) = c.schedule(50_000) else {
             panic!("cyclic expected")
         };

@@ -46,6 +46,8 @@ struct Panel<'a> {
     y_format: fn(&f64) -> String,
     /// Where the legend goes: where the curves usually are not.
     legend: SeriesLabelPosition,
+    /// Start the y axis at 0 (losses, rates) or fit it to the values (momentum).
+    y_from_zero: bool,
 }
 
 fn fixed(v: &f64) -> String {
@@ -89,6 +91,7 @@ pub fn plot_training(epochs: &[EpochRecord], path: &Path) -> Result<()> {
         x_start: 1.0,
         y_format: fixed,
         legend,
+        y_from_zero: true,
     };
     // loss falls and accuracy rises: legends go where the curves are headed away from
     let loss_panel = per_epoch(
@@ -131,6 +134,7 @@ pub fn plot_lr(lrs: &[f64], momenta: Option<&[f64]>, title: &str, path: &Path) -
         x_start: 0.0,
         y_format: scientific,
         legend: SeriesLabelPosition::UpperRight,
+        y_from_zero: true,
     };
     let Some(momenta) = momenta else {
         return render_png(path, (900, 500), |root| {
@@ -144,6 +148,7 @@ pub fn plot_lr(lrs: &[f64], momenta: Option<&[f64]>, title: &str, path: &Path) -
         y_desc: "Momentum",
         y_format: fixed,
         legend: SeriesLabelPosition::UpperRight,
+        y_from_zero: false,
         ..lr_panel
     };
     render_png(path, (900, 800), |root| {
@@ -179,6 +184,18 @@ fn render_png(
     .map_err(|e| e.to_string())
 }
 
+/// From a little below the lowest to a little above the highest finite value.
+fn tight_span(values: impl Iterator<Item = f64> + Clone) -> Range<f64> {
+    let finite = values.filter(|v| v.is_finite());
+    let low = finite.clone().fold(f64::INFINITY, f64::min);
+    let high = finite.fold(f64::NEG_INFINITY, f64::max);
+    if low > high {
+        return 0.0..1.0;
+    }
+    let pad = ((high - low) * 0.05).max(1e-3);
+    low - pad..high + pad
+}
+
 /// From 0 (or the lowest value, if negative) to a little above the highest finite value.
 fn span(values: impl Iterator<Item = f64> + Clone) -> Range<f64> {
     let finite = values.filter(|v| v.is_finite());
@@ -199,7 +216,11 @@ fn draw_panel<DB: DrawingBackend>(
     let all = || series.iter().flat_map(|s| s.points.iter().copied());
     let x_max = all().map(|p| p.0).fold(1.0, f64::max);
     let x_range = panel.x_start..x_max.max(panel.x_start + 1.0);
-    let y_range = span(all().map(|p| p.1));
+    let y_range = if panel.y_from_zero {
+        span(all().map(|p| p.1))
+    } else {
+        tight_span(all().map(|p| p.1))
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(panel.title, (FONT, 22))
         .margin(15)
@@ -272,14 +293,7 @@ pub fn plot_lr_find(
             (1e-7, 10.0)
         };
         // a tight range: the interesting part is a small dip, not the distance from zero
-        let loss_min = finite().map(|(_, s)| *s).fold(f64::INFINITY, f64::min);
-        let loss_max = finite().map(|(_, s)| *s).fold(f64::NEG_INFINITY, f64::max);
-        let pad = ((loss_max - loss_min) * 0.05).max(1e-3);
-        let y_range = if loss_min <= loss_max {
-            loss_min - pad..loss_max + pad
-        } else {
-            0.0..1.0
-        };
+        let y_range = tight_span(finite().map(|(_, s)| *s));
         let mut chart = ChartBuilder::on(root)
             .caption("Learning-rate range test", (FONT, 22))
             .margin(15)

@@ -106,7 +106,8 @@ impl Trainer {
     /// Seed the device's random numbers (dropout) for epoch `epoch`: each epoch's stream depends
     /// on (seed, epoch) only, so a resumed run draws what an uninterrupted one would.
     pub fn seed_epoch(&self, seed: u64, epoch: usize) {
-        self.device.seed(seed ^ (epoch as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        self.device
+            .seed(seed ^ (epoch as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
     }
 
     /// Save weights and optimiser state (momentum buffers) into `dir`.

@@ -94,6 +94,18 @@ pub fn clrtrain(args: &[&str]) -> Output {
         .expect("run clrtrain")
 }
 
+/// Run the `clrtrain` binary; it must succeed (its output is shown if it does not).
+pub fn clrtrain_ok(args: &[&str]) -> Output {
+    let out = clrtrain(args);
+    assert!(
+        out.status.success(),
+        "clrtrain {args:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Path as a `&str` argument.
 pub fn arg(path: &Path) -> String {
     path.to_string_lossy().into_owned()
