@@ -496,7 +496,7 @@ fn find_lr_writes_curve_plot_and_a_config_that_trains() {
         text.contains(&format!("max_lr = {:.3e}", config.schedule.max_lr)),
         "{text}"
     );
-    let trained = clrtrain_ok(&[
+    clrtrain_ok(&[
         "train",
         "--config",
         &arg(&tuned),
@@ -545,7 +545,7 @@ fn find_lr_stops_once_the_loss_diverges_and_leaves_no_trace_on_training() {
 
     // training in the same folder afterwards equals training in a fresh one
     let train = |dir: &Path| {
-        let r = clrtrain_ok(&[
+        clrtrain_ok(&[
             "train",
             "--data",
             &arg(&data),
@@ -713,7 +713,7 @@ fn a_resumed_run_continues_exactly_where_the_checkpoint_left_off() {
     let data_arg = arg(&data);
     let run = |out: &Path, epochs: &str| {
         let out_arg = arg(out);
-        let r = clrtrain_ok(&[
+        clrtrain_ok(&[
             "train",
             "--data",
             &data_arg,
