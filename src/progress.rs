@@ -48,6 +48,13 @@ impl TrainProgress {
         }
     }
 
+    /// A resumed run starts with `epochs_done` epochs behind it.
+    pub fn resume_at(&self, epochs_done: usize) {
+        if let Some((_, run, _)) = &self.bars {
+            run.set_position(epochs_done as u64);
+        }
+    }
+
     /// A new epoch of `batches` batches begins.
     pub fn start_epoch(&self, batches: usize) {
         if let Some((_, _, epoch)) = &self.bars {

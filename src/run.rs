@@ -71,25 +71,19 @@ fn train_from(
     );
 
     let t = &config.training;
-    let classes = data.train.classes.clone();
     let mean = Arc::new(mean_image(&data.train));
-    let mut trainer = Trainer::new(classes.len(), &selected.device, t.seed);
+    let mut trainer = Trainer::new(data.train.classes.len(), &selected.device, t.seed);
     let mut scheduler = CyclicLrScheduler::new(schedule);
     let mut settings = fit_settings(config, &data.train);
     let mut history = History::default();
     if let Some(checkpoint) = checkpoint {
-        checkpoint.restore(&mut trainer, &mut scheduler)?;
-        settings.first_epoch = checkpoint.state.epochs_done;
-        history = checkpoint.state.history.clone();
-        say(
+        history = restore(
+            checkpoint,
+            &mut trainer,
+            &mut scheduler,
+            &mut settings,
             verbosity,
-            &format!(
-                "resuming after epoch {} (iteration {}) from {}",
-                settings.first_epoch,
-                scheduler.iteration(),
-                checkpoint.dir.display()
-            ),
-        );
+        )?;
     }
     let fit_data = FitData {
         train: Arc::new(data.train),
@@ -98,6 +92,7 @@ fn train_from(
     };
     let lr_title = format!("Learning rate ({})", schedule.method());
     let progress = TrainProgress::new(verbosity, t.epochs);
+    progress.resume_at(settings.first_epoch);
     let result = train::fit(
         &mut trainer,
         &mut scheduler,
@@ -116,13 +111,7 @@ fn train_from(
         let _ = write_history(&out, &history, &lr_title);
     })?;
 
-    let y_true: Vec<usize> = data.test.labels.iter().map(|&l| l as usize).collect();
-    let report = ClassificationReport::new(&y_true, &eval.predictions, &classes);
-    let predictions = history::predictions_csv(&y_true, &eval.predictions, &classes);
-    out.write(outputs::PREDICTIONS_CSV, &predictions)?;
-    out.write(outputs::REPORT_TXT, &report.to_text())?;
-    out.write(outputs::REPORT_JSON, &pretty(&report.to_json()))?;
-    save_model(&out, trainer.model(), &classes, &mean)?;
+    let report = write_results(&out, &data.test, &eval.predictions, &mean, trainer.model())?;
     say(verbosity, &format!("\n{}", report.to_text()));
     say(
         verbosity,
@@ -134,6 +123,47 @@ fn train_from(
         backend: selected.description,
         output: out,
     })
+}
+
+/// Put a checkpoint's state back and say so; returns the history so far.
+fn restore(
+    checkpoint: &Checkpoint,
+    trainer: &mut Trainer,
+    scheduler: &mut CyclicLrScheduler,
+    settings: &mut FitSettings,
+    verbosity: Verbosity,
+) -> Result<History> {
+    checkpoint.restore(trainer, scheduler)?;
+    settings.first_epoch = checkpoint.state.epochs_done;
+    let message = format!(
+        "resuming after epoch {} (iteration {}) from {}",
+        settings.first_epoch,
+        scheduler.iteration(),
+        checkpoint.dir.display()
+    );
+    say(verbosity, &message);
+    Ok(checkpoint.state.history.clone())
+}
+
+/// Predictions, the classification report and the model, after the last epoch.
+fn write_results(
+    out: &OutputDir,
+    test: &ImageSet,
+    predictions: &[usize],
+    mean: &[f32],
+    model: &MiniGoogLeNet,
+) -> Result<ClassificationReport> {
+    let classes = &test.classes;
+    let y_true: Vec<usize> = test.labels.iter().map(|&l| l as usize).collect();
+    let report = ClassificationReport::new(&y_true, predictions, classes);
+    out.write(
+        outputs::PREDICTIONS_CSV,
+        &history::predictions_csv(&y_true, predictions, classes),
+    )?;
+    out.write(outputs::REPORT_TXT, &report.to_text())?;
+    out.write(outputs::REPORT_JSON, &pretty(&report.to_json()))?;
+    save_model(out, model, classes, mean)?;
+    Ok(report)
 }
 
 /// A batch larger than the training set would give no iteration at all.
