@@ -81,7 +81,7 @@ pub fn find_lr(
             }
         };
         let loss = trainer
-            .step(&batch, it as u64, lr, t.momentum)
+            .step(batch, it as u64, lr, t.momentum)
             .loss
             .into_scalar::<f64>();
         bar.inc(1);

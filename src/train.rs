@@ -72,10 +72,11 @@ pub struct StepOutput {
     pub correct: Tensor<1, Int>,
 }
 
-/// Batch tensors on `device`.
-pub fn batch_tensors(batch: &Batch, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
-    let images = Tensor::from_data(TensorData::new(batch.images.clone(), batch.shape), device);
-    let labels = Tensor::from_data(TensorData::new(batch.labels.clone(), [batch.len()]), device);
+/// Batch tensors on `device` (the batch's buffers move into them, uncopied).
+pub fn batch_tensors(batch: Batch, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let len = batch.len();
+    let images = Tensor::from_data(TensorData::new(batch.images, batch.shape), device);
+    let labels = Tensor::from_data(TensorData::new(batch.labels, [len]), device);
     (images, labels)
 }
 
@@ -155,7 +156,7 @@ impl Trainer {
 
     /// One SGD step on `batch` at learning rate `lr` and momentum `momentum`; `iteration` only
     /// labels the output.
-    pub fn step(&mut self, batch: &Batch, iteration: u64, lr: f64, momentum: f64) -> StepOutput {
+    pub fn step(&mut self, batch: Batch, iteration: u64, lr: f64, momentum: f64) -> StepOutput {
         self.momentum.set(momentum);
         let (images, labels) = batch_tensors(batch, &self.device);
         let logits = self.model.forward(images);
@@ -192,10 +193,11 @@ pub fn evaluate(
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let (mut loss_sum, mut predictions) = (0.0, Vec::with_capacity(set.len()));
     for batch in loader::eval_batches(set, mean, batch_size) {
-        let (images, labels) = batch_tensors(&batch, &device);
+        let len = batch.len() as f64;
+        let (images, labels) = batch_tensors(batch, &device);
         let logits = model.forward(images);
         let loss: f64 = loss_fn.forward(logits.clone(), labels).into_scalar::<f64>();
-        loss_sum += loss * batch.len() as f64;
+        loss_sum += loss * len;
         let predicted = logits.argmax(1).into_data();
         predictions.extend(predicted.iter::<i64>().map(|p| p as usize));
     }
@@ -263,7 +265,7 @@ fn train_epoch(
     for batch in batches {
         let iteration = scheduler.iteration();
         let momentum = settings.momentum.at(scheduler.schedule(), iteration);
-        let output = trainer.step(&batch, iteration, scheduler.step(), momentum);
+        let output = trainer.step(batch, iteration, scheduler.step(), momentum);
         let lr = output.lr;
         history.lrs.push(lr);
         history.momenta.push(momentum);

@@ -24,7 +24,7 @@ fn a_few_sgd_steps_lower_the_loss_on_a_fixed_batch() {
     let losses: Vec<f32> = (0..12)
         .map(|it| {
             trainer
-                .step(&batch, it, 0.01, 0.9)
+                .step(batch.clone(), it, 0.01, 0.9)
                 .loss
                 .into_scalar::<f32>()
         })
