@@ -37,13 +37,12 @@ pub fn preview(config: &Config, train_size: usize, iterations: Option<u64>) -> R
     }
     let total = iterations.unwrap_or(config.training.epochs as u64 * iterations_per_epoch);
     let schedule = config.schedule(train_size);
+    let momentum = config.momentum();
     Ok(Preview {
         schedule,
         iterations_per_epoch,
         lrs: schedule::lr_sequence(schedule, total),
-        momenta: (0..total)
-            .map(|it| config.momentum().at(&schedule, it))
-            .collect(),
+        momenta: (0..total).map(|it| momentum.at(&schedule, it)).collect(),
         summary: CycleSummary::new(&schedule, total),
     })
 }
