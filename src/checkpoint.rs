@@ -1,11 +1,15 @@
-//! Checkpoints: after every epoch, `OUTPUT/checkpoint/` holds what a run needs to go on exactly
-//! where it stopped — weights, optimiser state (momentum buffers), the LR scheduler's Burn
-//! record (its iteration), the history so far and the resolved config. Shuffling and
-//! augmentation are seeded by (seed, epoch), so the epoch number restores them.
+//! Checkpoints: after every epoch (and when a run is interrupted mid-epoch), a folder in
+//! `OUTPUT/checkpoints/` holds what the run needs to go on exactly where it stopped — the model
+//! file (weights, classes, mean image), the optimiser's momentum buffers, the LR scheduler's Burn
+//! record (its iteration), the position in the run with its partial sums, the history so far and
+//! the resolved config. Every random number of a run is derived from (seed, epoch, iteration), so
+//! the position restores them too.
 //!
-//! The folder is written under a temporary name and swapped in by renames, so a crash while
-//! writing leaves the previous checkpoint in place.
+//! Each checkpoint is written under a hidden temporary name, flushed to disk, and renamed into
+//! place, so a crash while writing never leaves a broken checkpoint under a final name. The
+//! last `output.keep_checkpoints` are kept, plus the best by validation accuracy.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use burn::lr_scheduler::{LrScheduler, LrSchedulerRecord};
@@ -14,11 +18,12 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::history::History;
+use crate::saved_model::ModelInfo;
 use crate::schedule::CyclicLrScheduler;
-use crate::train::Trainer;
+use crate::train::{Position, Trainer};
 
-/// The checkpoint folder inside an output folder.
-pub const DIR: &str = "checkpoint";
+/// The checkpoints folder inside an output folder.
+pub const DIR: &str = "checkpoints";
 const SCHEDULER_FILE: &str = "scheduler.bpk";
 const STATE_FILE: &str = "state.json";
 const CONFIG_FILE: &str = "config.toml";
@@ -26,8 +31,7 @@ const CONFIG_FILE: &str = "config.toml";
 /// The plain-data part of a checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
-    /// Epochs trained so far.
-    pub epochs_done: usize,
+    pub position: Position,
     pub history: History,
 }
 
@@ -39,61 +43,163 @@ pub struct Checkpoint {
     pub state: State,
 }
 
-/// Write the checkpoint of a run after `epochs_done` epochs into `output/checkpoint/`.
-pub fn save(
-    output: &Path,
-    config: &Config,
-    trainer: &Trainer,
-    scheduler: &CyclicLrScheduler,
-    history: &History,
-    epochs_done: usize,
-) -> Result<()> {
-    let final_dir = output.join(DIR);
-    let tmp = output.join(format!(".{DIR}.tmp"));
-    let old = output.join(format!(".{DIR}.old"));
+/// What a checkpoint is made of, besides the plain data.
+pub struct Parts<'a> {
+    pub config: &'a Config,
+    pub trainer: &'a Trainer,
+    pub scheduler: &'a CyclicLrScheduler,
+    pub info: &'a ModelInfo,
+}
+
+/// Folder name of the checkpoint at `position`: `epoch-0003`, or `epoch-0003-batch-00012` for
+/// 12 batches into epoch 4. Names sort in training order.
+pub fn name(position: &Position) -> String {
+    match position.batches_done {
+        0 => format!("epoch-{:04}", position.epochs_done),
+        b => format!("epoch-{:04}-batch-{b:05}", position.epochs_done),
+    }
+}
+
+/// Write the checkpoint at `state.position` into `output/checkpoints/`, then drop the ones no
+/// longer kept. Returns its folder.
+pub fn save(output: &Path, parts: &Parts, state: &State) -> Result<PathBuf> {
+    let root = output.join(DIR);
+    std::fs::create_dir_all(&root).map_err(|e| Error::io("cannot create", &root, e))?;
+    let name = name(&state.position);
+    let tmp = root.join(format!(".{name}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
-    trainer.save(&tmp)?;
-    let scheduler_path = tmp.join(SCHEDULER_FILE);
-    scheduler
-        .to_record()
-        .save(&scheduler_path)
-        .map_err(|e| Error::Model {
-            path: scheduler_path.clone(),
-            message: e.to_string(),
-        })?;
-    let state = State {
-        epochs_done,
-        history: history.clone(),
-    };
-    let json = serde_json::to_string(&state).unwrap_or_default();
-    write(&tmp.join(STATE_FILE), &json)?;
-    write(&tmp.join(CONFIG_FILE), &config.to_toml())?;
-    // swap: the old checkpoint stays complete until the new one is in place
-    let _ = std::fs::remove_dir_all(&old);
+    write_parts(&tmp, parts, state)?;
+    let final_dir = root.join(&name);
     if final_dir.exists() {
+        // the same point reached again (a run resumed from an older checkpoint)
+        let old = root.join(format!(".{name}.old"));
+        let _ = std::fs::remove_dir_all(&old);
         std::fs::rename(&final_dir, &old)
             .map_err(|e| Error::io("cannot replace", &final_dir, e))?;
     }
     std::fs::rename(&tmp, &final_dir).map_err(|e| Error::io("cannot write", &final_dir, e))?;
-    let _ = std::fs::remove_dir_all(&old);
-    Ok(())
+    sync(&root)?;
+    prune(&root, parts.config.output.keep_checkpoints, &state.history)?;
+    Ok(final_dir)
+}
+
+/// Every file of a checkpoint, each flushed to disk.
+fn write_parts(dir: &Path, parts: &Parts, state: &State) -> Result<()> {
+    parts.trainer.save(dir, parts.info)?;
+    let scheduler_path = dir.join(SCHEDULER_FILE);
+    let record = parts.scheduler.to_record();
+    record.save(&scheduler_path).map_err(|e| Error::Model {
+        path: scheduler_path.clone(),
+        message: e.to_string(),
+    })?;
+    let json = serde_json::to_string(state).unwrap_or_default();
+    write(&dir.join(STATE_FILE), &json)?;
+    write(&dir.join(CONFIG_FILE), &parts.config.to_toml())?;
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))? {
+        sync(&entry.map_err(|e| Error::io("cannot list", dir, e))?.path())?;
+    }
+    sync(dir)
+}
+
+/// Flush a file or folder to disk, so a rename never publishes data still in memory.
+fn sync(path: &Path) -> Result<()> {
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("cannot flush", path, e))
 }
 
 fn write(path: &Path, content: &str) -> Result<()> {
     std::fs::write(path, content).map_err(|e| Error::io("cannot write", path, e))
 }
 
-/// Read the checkpoint of an output folder (or a checkpoint folder itself).
+/// Complete checkpoints in `root`, oldest first.
+fn complete(root: &Path) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(root).map_err(|e| Error::io("cannot list", root, e))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("epoch-") && root.join(n).join(STATE_FILE).is_file())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The epoch with the best validation accuracy (the first of equals), 1-based.
+pub fn best_epoch(history: &History) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for record in &history.epochs {
+        if best.is_none_or(|(_, acc)| record.val_accuracy > acc) {
+            best = Some((record.epoch, record.val_accuracy));
+        }
+    }
+    best.map(|(epoch, _)| epoch)
+}
+
+/// Which of `names` (oldest first) to keep: the last `keep`, and the best epoch's.
+pub fn kept(names: &[String], keep: usize, best: Option<usize>) -> Vec<String> {
+    let best_name = best.map(|epoch| {
+        name(&Position {
+            epochs_done: epoch,
+            ..Position::default()
+        })
+    });
+    let recent = names.len().saturating_sub(keep);
+    names
+        .iter()
+        .enumerate()
+        .filter(|(i, n)| *i >= recent || Some(*n) == best_name.as_ref())
+        .map(|(_, n)| n.clone())
+        .collect()
+}
+
+/// Remove the checkpoints not kept and what interrupted writes left behind.
+fn prune(root: &Path, keep: usize, history: &History) -> Result<()> {
+    let names = complete(root)?;
+    let kept = kept(&names, keep, best_epoch(history));
+    let entries = std::fs::read_dir(root).map_err(|e| Error::io("cannot list", root, e))?;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let leftover = name.starts_with('.') && (name.ends_with(".tmp") || name.ends_with(".old"));
+        let dropped = name.starts_with("epoch-") && !kept.contains(&name);
+        let path = entry.path();
+        if dropped {
+            // renamed first: a crash while deleting leaves a hidden leftover, never a checkpoint
+            // with files missing under its final name
+            let hidden = root.join(format!(".{name}.old"));
+            std::fs::rename(&path, &hidden).map_err(|e| Error::io("cannot remove", &path, e))?;
+            remove(&hidden)?;
+        } else if leftover {
+            remove(&path)?;
+        }
+    }
+    Ok(())
+}
+
+fn remove(path: &Path) -> Result<()> {
+    std::fs::remove_dir_all(path).map_err(|e| Error::io("cannot remove", path, e))
+}
+
+/// Read a checkpoint: a checkpoint folder itself, or the latest one of an output folder.
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let dir = if path.join(STATE_FILE).is_file() {
         path.to_path_buf()
     } else {
-        path.join(DIR)
+        let root = path.join(DIR);
+        let latest = root.is_dir().then(|| complete(&root)).transpose()?;
+        match latest.and_then(|names| names.last().cloned()) {
+            Some(name) => root.join(name),
+            None => {
+                return Err(Error::data(
+                    path,
+                    format!("no checkpoint to resume from (no {DIR}/epoch-* folder)"),
+                ));
+            }
+        }
     };
     let state_path = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&state_path)
-        .map_err(|e| Error::io("no checkpoint to resume from:", &state_path, e))?;
+        .map_err(|e| Error::io("cannot read checkpoint", &state_path, e))?;
     let state: State = serde_json::from_str(&text)
         .map_err(|e| Error::data(&state_path, format!("not a clrtrain checkpoint: {e}")))?;
     let config = Config::from_file(&dir.join(CONFIG_FILE))?;
@@ -101,9 +207,22 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
 }
 
 impl Checkpoint {
-    /// Put the weights, optimiser state and scheduler position back.
-    pub fn restore(&self, trainer: &mut Trainer, scheduler: &mut CyclicLrScheduler) -> Result<()> {
-        trainer.load(&self.dir)?;
+    /// The output folder the checkpoint belongs to.
+    pub fn output_dir(&self) -> PathBuf {
+        self.dir
+            .parent()
+            .and_then(Path::parent)
+            .map_or_else(|| self.dir.clone(), Path::to_path_buf)
+    }
+
+    /// Put the weights, optimiser state and scheduler position back; returns the model's info
+    /// (classes, mean image) so the caller can check the data is the run's.
+    pub fn restore(
+        &self,
+        trainer: &mut Trainer,
+        scheduler: &mut CyclicLrScheduler,
+    ) -> Result<ModelInfo> {
+        let info = trainer.load(&self.dir)?;
         let path = self.dir.join(SCHEDULER_FILE);
         let record = LrSchedulerRecord::load(&path).map_err(|e| Error::Model {
             path: path.clone(),
@@ -120,6 +239,72 @@ impl Checkpoint {
                 ),
             ));
         }
-        Ok(())
+        Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::EpochRecord;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn history(val_accuracies: &[f64]) -> History {
+        let epochs = val_accuracies
+            .iter()
+            .enumerate()
+            .map(|(i, &val_accuracy)| EpochRecord {
+                epoch: i + 1,
+                train_loss: 1.0,
+                train_accuracy: 0.5,
+                val_loss: 1.0,
+                val_accuracy,
+                seconds: 1.0,
+            })
+            .collect();
+        History {
+            epochs,
+            ..History::default()
+        }
+    }
+
+    #[test]
+    fn names_sort_in_training_order() {
+        let at = |epochs_done, batches_done| {
+            name(&Position {
+                epochs_done,
+                batches_done,
+                ..Position::default()
+            })
+        };
+        let mut list = vec![at(10, 0), at(2, 7), at(2, 0), at(3, 0), at(2, 12)];
+        list.sort();
+        assert_eq!(list, [at(2, 0), at(2, 7), at(2, 12), at(3, 0), at(10, 0)]);
+        assert_eq!(at(3, 12), "epoch-0003-batch-00012");
+    }
+
+    #[test]
+    fn keeps_the_last_k_and_the_best() {
+        let all = names(&[
+            "epoch-0001",
+            "epoch-0002",
+            "epoch-0003",
+            "epoch-0004",
+            "epoch-0005",
+        ]);
+        let h = history(&[0.3, 0.6, 0.5, 0.55, 0.4]);
+        assert_eq!(best_epoch(&h), Some(2));
+        assert_eq!(
+            kept(&all, 2, best_epoch(&h)),
+            names(&["epoch-0002", "epoch-0004", "epoch-0005"])
+        );
+        // the best among the last: no extra one
+        assert_eq!(kept(&all, 4, Some(3)), all[1..].to_vec());
+        // ties keep the first best
+        assert_eq!(best_epoch(&history(&[0.5, 0.5])), Some(1));
+        assert_eq!(kept(&all, 1, None), names(&["epoch-0005"]));
     }
 }

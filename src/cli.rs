@@ -23,6 +23,15 @@ pub enum Command {
     /// Learning-rate range test: train from fresh weights while the LR grows every batch, then
     /// suggest base_lr and max_lr (CSV and plot in the output folder; weights are discarded).
     FindLr(FindLrArgs),
+    /// Evaluate a saved model on a test set: classification report (text, JSON),
+    /// predictions.csv and the confusion matrix (CSV, PNG).
+    Evaluate(EvaluateArgs),
+    /// The most probable classes of a saved model for image files (any size; prepared as in
+    /// training).
+    Predict(PredictArgs),
+    /// Measure throughput on synthetic images: the data pipeline alone, the training loop
+    /// (forward, backward, SGD) and inference, with the code train runs; plus peak memory.
+    Bench(BenchArgs),
     /// Preview the learning-rate schedule a training run would use, without data or a model:
     /// a summary (cycles, where the run ends), and optionally a CSV and a plot.
     Schedule(ScheduleArgs),
@@ -85,10 +94,11 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub common: CommonArgs,
 
-    /// Go on from the checkpoint in this output folder (written after every epoch) with its
-    /// config: the same LR sequence from the next iteration, history and plots continued. Only
-    /// --epochs, --backend and --data may change; --config is not read.
-    #[arg(long, value_name = "OUTPUT_DIR", conflicts_with = "config")]
+    /// Go on from the latest checkpoint of this output folder (or from a checkpoint folder,
+    /// OUTPUT/checkpoints/epoch-*) with its config: the same LR sequence from the next
+    /// iteration, history and plots continued. Only --epochs, --backend and --data (the same
+    /// dataset moved elsewhere) may change; --config is not read.
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
     pub resume: Option<PathBuf>,
 
     #[command(flatten)]
@@ -162,6 +172,97 @@ pub struct ScheduleArgs {
     /// Draw the learning rate per iteration into this PNG file.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+}
+
+/// `clrtrain evaluate`.
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// Model file (model.clrtrain), or a folder holding one: a run's output folder or one of
+    /// its checkpoints.
+    #[arg(long, value_name = "PATH")]
+    pub model: PathBuf,
+
+    /// Dataset folder whose test split is used: CIFAR-10 binary (downloaded here when missing)
+    /// or an image folder with test/<class>/ named as the model's classes.
+    #[arg(long, value_name = "DIR", default_value = "data")]
+    pub data: PathBuf,
+
+    /// Keep only the first N test images of each class.
+    #[arg(long, value_name = "N")]
+    pub test_per_class: Option<usize>,
+
+    /// Compute backend: auto, flex, ndarray, wgpu or cuda (as for train).
+    #[arg(long, value_name = "BACKEND", default_value = "auto")]
+    pub backend: BackendKind,
+
+    /// Images per forward pass.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub batch_size: usize,
+
+    /// Output folder for the report, predictions and confusion matrix (default: evaluation/
+    /// next to the model file).
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// Fail instead of downloading CIFAR-10 when no dataset is found.
+    #[arg(long)]
+    pub no_download: bool,
+
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `clrtrain bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Compute backend: auto, flex, ndarray, wgpu or cuda (as for train).
+    #[arg(long, value_name = "BACKEND", default_value = "auto")]
+    pub backend: BackendKind,
+
+    /// Training batch size.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub batch_size: usize,
+
+    /// Timed training steps (inference: a fifth as many batches, at least 2).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub steps: usize,
+
+    /// Untimed training steps before the timed ones.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub warmup: usize,
+
+    /// Inference batch size.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub eval_batch_size: usize,
+
+    /// Print one JSON object instead of one line per figure.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `clrtrain predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Model file (model.clrtrain), or a folder holding one.
+    #[arg(long, value_name = "PATH")]
+    pub model: PathBuf,
+
+    /// Image files (PNG, JPEG, BMP, GIF; any size: resized to the model's input).
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<PathBuf>,
+
+    /// Classes listed per image, most probable first.
+    #[arg(long, value_name = "K", default_value_t = 3)]
+    pub top_k: usize,
+
+    /// Print JSON: [{"image", "predictions": [{"class", "probability"}]}].
+    #[arg(long)]
+    pub json: bool,
+
+    /// Compute backend: auto, flex, ndarray, wgpu or cuda (as for train).
+    #[arg(long, value_name = "BACKEND", default_value = "auto")]
+    pub backend: BackendKind,
 }
 
 /// `clrtrain find-lr`.

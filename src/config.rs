@@ -191,12 +191,16 @@ impl Default for TrainingConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct OutputConfig {
     pub dir: PathBuf,
+    /// Checkpoints kept in `dir/checkpoints/`: the most recent ones, plus the best by
+    /// validation accuracy.
+    pub keep_checkpoints: usize,
 }
 
 impl Default for OutputConfig {
     fn default() -> Self {
         Self {
             dir: PathBuf::from("output"),
+            keep_checkpoints: 3,
         }
     }
 }
@@ -312,7 +316,7 @@ impl Config {
             || (0.0 <= s.base_momentum
                 && s.base_momentum <= s.max_momentum
                 && s.max_momentum < 1.0);
-        let checks: [(bool, String); 16] = [
+        let checks: [(bool, String); 17] = [
             (
                 s.base_lr.is_finite() && s.base_lr > 0.0,
                 format!("schedule.base_lr = {} must be a positive number", s.base_lr),
@@ -385,6 +389,10 @@ impl Config {
             (
                 self.data.train_per_class != Some(0) && self.data.test_per_class != Some(0),
                 "data.train_per_class and data.test_per_class must be at least 1".into(),
+            ),
+            (
+                self.output.keep_checkpoints > 0,
+                "output.keep_checkpoints = 0: the latest checkpoint must be kept".into(),
             ),
         ];
         match checks.into_iter().find(|(ok, _)| !ok) {

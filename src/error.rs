@@ -28,12 +28,26 @@ pub enum Error {
     /// The training loss became NaN or infinite.
     #[error(
         "training diverged: loss became {loss} at iteration {iteration} (learning rate {lr:.3e}); \
-         outputs written so far are kept; try a lower max_lr"
+         outputs written so far and the last checkpoint are kept; try a lower max_lr"
     )]
     Diverged { iteration: u64, lr: f64, loss: f64 },
     /// A plot could not be drawn.
     #[error("cannot draw {path}: {message}")]
     Plot { path: PathBuf, message: String },
+    /// The run was stopped by a signal after writing a checkpoint.
+    #[error(
+        "interrupted after iteration {iteration}; checkpoint written to {}\nresume with: \
+         clrtrain train --resume {}",
+        checkpoint.display(), output.display()
+    )]
+    Interrupted {
+        iteration: u64,
+        checkpoint: PathBuf,
+        output: PathBuf,
+    },
+    /// The operating system refused something the run needs.
+    #[error("{0}")]
+    System(String),
     /// A model file could not be saved or loaded.
     #[error("model file {path}: {message}")]
     Model { path: PathBuf, message: String },

@@ -61,6 +61,7 @@ pub fn find_lr(
             t.batch_size,
             t.seed,
             epoch,
+            0,
         )
     };
     let (mut epoch, mut batches) = (0, spawn(0));

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use clrtrain::config::{Config, Overrides};
+use clrtrain::config::{Config, DataConfig, Overrides};
+use clrtrain::interrupt::Interrupt;
 use clrtrain::progress::Verbosity;
 
 fn main() -> ExitCode {
@@ -15,10 +16,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Train(args) => train(&args),
         cli::Command::FindLr(args) => find_lr(&args),
+        cli::Command::Evaluate(args) => evaluate(&args),
+        cli::Command::Predict(args) => predict(&args),
+        cli::Command::Bench(args) => bench(&args),
         cli::Command::Schedule(args) => schedule(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ clrtrain::Error::Interrupted { .. }) => {
+            eprintln!("{e}");
+            ExitCode::from(clrtrain::interrupt::EXIT_AT_ONCE as u8)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -46,9 +54,10 @@ fn verbosity(common: &cli::CommonArgs) -> Verbosity {
 
 fn train(args: &cli::TrainArgs) -> clrtrain::Result<()> {
     let overrides = args.overrides();
+    let interrupt = Interrupt::on_signals()?;
     let Some(dir) = &args.resume else {
         let config = load_config(args.common.config.as_deref(), &overrides)?;
-        return clrtrain::run::train(&config, verbosity(&args.common)).map(|_| ());
+        return clrtrain::run::train(&config, &interrupt, verbosity(&args.common)).map(|_| ());
     };
     let refused = overrides.changing_the_run();
     if !refused.is_empty() {
@@ -61,11 +70,62 @@ fn train(args: &cli::TrainArgs) -> clrtrain::Result<()> {
     let mut config = checkpoint.config.clone();
     config.apply(&overrides);
     // outputs go on next to the checkpoint, wherever the run was started from
-    config.output.dir = checkpoint
-        .dir
-        .parent()
-        .map_or(dir.clone(), Path::to_path_buf);
-    clrtrain::run::resume(&checkpoint, &config, verbosity(&args.common)).map(|_| ())
+    config.output.dir = checkpoint.output_dir();
+    let verbosity = verbosity(&args.common);
+    clrtrain::run::resume(&checkpoint, &config, &interrupt, verbosity).map(|_| ())
+}
+
+fn evaluate(args: &cli::EvaluateArgs) -> clrtrain::Result<()> {
+    let options = clrtrain::evaluate::EvaluateOptions {
+        model: args.model.clone(),
+        data: DataConfig {
+            path: args.data.clone(),
+            download: !args.no_download,
+            test_per_class: args.test_per_class,
+            ..DataConfig::default()
+        },
+        backend: args.backend,
+        batch_size: args.batch_size.max(1),
+        output: args.output.clone(),
+    };
+    let verbosity = if args.quiet {
+        Verbosity::Quiet
+    } else {
+        Verbosity::Auto
+    };
+    clrtrain::evaluate::evaluate(&options, verbosity).map(|_| ())
+}
+
+fn bench(args: &cli::BenchArgs) -> clrtrain::Result<()> {
+    let options = clrtrain::bench::BenchOptions {
+        backend: args.backend,
+        batch_size: args.batch_size,
+        steps: args.steps,
+        warmup: args.warmup,
+        eval_batch_size: args.eval_batch_size,
+    };
+    let report = clrtrain::bench::bench(&options, Verbosity::Auto)?;
+    if args.json {
+        let json = serde_json::to_value(&report).unwrap_or_default();
+        println!("{}", clrtrain::evaluate::pretty(&json).trim_end());
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
+}
+
+fn predict(args: &cli::PredictArgs) -> clrtrain::Result<()> {
+    use clrtrain::predict;
+    let predictions = predict::predict(&args.model, &args.images, args.top_k, args.backend)?;
+    if args.json {
+        println!(
+            "{}",
+            clrtrain::evaluate::pretty(&predict::to_json(&predictions)).trim_end()
+        );
+    } else {
+        print!("{}", predict::to_text(&predictions));
+    }
+    Ok(())
 }
 
 fn find_lr(args: &cli::FindLrArgs) -> clrtrain::Result<()> {

@@ -17,13 +17,18 @@
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
-    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Initializer, Linear, LinearConfig,
-    PaddingConfig2d, Relu,
+    BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d, Relu,
 };
 use burn::prelude::*;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 
-/// Name and version stored with saved weights.
-pub const ARCHITECTURE: &str = "MiniGoogLeNet v1";
+/// Name stored with saved weights.
+pub const ARCHITECTURE: &str = "MiniGoogLeNet";
+/// Version stored with saved weights: changes when the weights' layout does.
+pub const ARCHITECTURE_VERSION: u32 = 1;
+/// Dropout rate before the classifier.
+pub const DROPOUT: f64 = 0.5;
 
 fn glorot() -> Initializer {
     Initializer::XavierUniform { gain: 1.0 }
@@ -122,7 +127,6 @@ pub struct MiniGoogLeNet {
     down2: Downsample,
     stage3: Vec<Inception>,
     pool: AvgPool2d,
-    dropout: Dropout,
     classifier: Linear,
 }
 
@@ -153,25 +157,50 @@ impl MiniGoogLeNet {
             down2,
             stage3,
             pool: AvgPool2dConfig::new([7, 7]).init(),
-            dropout: DropoutConfig::new(0.5).init(),
             classifier: LinearConfig::new(c, classes)
                 .with_initializer(glorot())
                 .init(device),
         }
     }
 
-    /// Logits `[batch, classes]` for images `[batch, 3, 32, 32]`.
+    /// Logits `[batch, classes]` for images `[batch, 3, 32, 32]`, without dropout (inference).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.classifier.forward(self.features(images))
+    }
+
+    /// Logits for training: the pooled features are multiplied by `keep`, a dropout mask
+    /// `[batch, features]` from [`dropout_mask`]. The mask comes from the host so that a run's
+    /// random numbers depend on (seed, iteration) only, on every backend, and an interrupted run
+    /// can resume at any batch.
+    pub fn forward_train(&self, images: Tensor<4>, keep: Tensor<2>) -> Tensor<2> {
+        self.classifier.forward(self.features(images) * keep)
+    }
+
+    /// Width of the features entering the classifier.
+    pub fn feature_width(&self) -> usize {
+        self.classifier.weight.dims()[0]
+    }
+
+    /// Pooled features `[batch, 336]`.
+    fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = self.stem.forward(images);
         x = self.stage1.iter().fold(x, |x, block| block.forward(x));
         x = self.down1.forward(x);
         x = self.stage2.iter().fold(x, |x, block| block.forward(x));
         x = self.down2.forward(x);
         x = self.stage3.iter().fold(x, |x, block| block.forward(x));
-        let x = self.pool.forward(x);
-        let x = self.dropout.forward(x).flatten::<2>(1, 3);
-        self.classifier.forward(x)
+        self.pool.forward(x).flatten::<2>(1, 3)
     }
+}
+
+/// Inverted-dropout mask for iteration `iteration` of a run seeded with `seed`: each value is
+/// 0 (dropped, probability [`DROPOUT`]) or 1 / (1 − DROPOUT), `batch × features` values.
+pub fn dropout_mask(batch: usize, features: usize, seed: u64, iteration: u64) -> Vec<f32> {
+    let mut rng = SmallRng::seed_from_u64(seed ^ iteration.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let kept = (1.0 / (1.0 - DROPOUT)) as f32;
+    (0..batch * features)
+        .map(|_| if rng.random_bool(DROPOUT) { 0.0 } else { kept })
+        .collect()
 }
 
 #[cfg(test)]
@@ -225,5 +254,17 @@ mod tests {
         let d2 = model.down2.forward(s2);
         assert_eq!(d2.dims(), [2, 240, 7, 7]);
         assert_eq!(model.forward(x).dims(), [2, 7]);
+        assert_eq!(model.feature_width(), 336);
+    }
+
+    #[test]
+    fn dropout_masks_drop_half_and_depend_on_seed_and_iteration_only() {
+        let mask = dropout_mask(64, 336, 7, 11);
+        assert_eq!(mask, dropout_mask(64, 336, 7, 11));
+        assert_ne!(mask, dropout_mask(64, 336, 7, 12));
+        assert_ne!(mask, dropout_mask(64, 336, 8, 11));
+        assert!(mask.iter().all(|&v| v == 0.0 || v == 2.0));
+        let dropped = mask.iter().filter(|&&v| v == 0.0).count() as f64 / mask.len() as f64;
+        assert!((dropped - 0.5).abs() < 0.02, "{dropped}");
     }
 }

@@ -21,14 +21,16 @@ pub const REPORT_JSON: &str = "report.json";
 pub const TRAINING_PNG: &str = "training.png";
 /// Learning rate per iteration.
 pub const LR_PNG: &str = "lr.png";
-/// Trained weights (Burn burnpack).
-pub const MODEL: &str = "model.bpk";
+/// The trained model: weights, classes, input size, mean image ([`crate::saved_model`]).
+pub const MODEL: &str = crate::saved_model::FILE;
+/// Confusion matrix counts, true class per row.
+pub const CONFUSION_CSV: &str = "confusion_matrix.csv";
+/// Confusion matrix picture.
+pub const CONFUSION_PNG: &str = "confusion_matrix.png";
 /// Learning-rate range test: `iteration,lr,loss,smoothed_loss`.
 pub const LR_FIND_CSV: &str = "lr_find.csv";
 /// Learning-rate range test plot.
 pub const LR_FIND_PNG: &str = "lr_find.png";
-/// What is needed to use the weights: architecture, classes, input size, mean image.
-pub const MODEL_META: &str = "model.json";
 
 /// A run's output folder.
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
 use crate::history::EpochRecord;
@@ -337,6 +338,124 @@ pub fn plot_lr_find(
             .position(SeriesLabelPosition::UpperLeft)
             .draw()
             .map_err(|e| e.to_string())
+    })
+    .map_err(err)
+}
+
+/// Pixel layout of the confusion-matrix picture.
+struct Grid {
+    classes: usize,
+    cell: i32,
+    left: i32,
+    top: i32,
+}
+
+impl Grid {
+    fn new(classes: usize) -> Self {
+        let cell = (720 / classes.max(1) as i32).clamp(14, 72);
+        Self {
+            classes,
+            cell,
+            left: 150,
+            top: 70,
+        }
+    }
+
+    fn size(&self) -> (u32, u32) {
+        let side = self.cell * self.classes as i32;
+        (
+            (self.left + side + 40) as u32,
+            (self.top + side + 80) as u32,
+        )
+    }
+
+    /// Top-left corner of cell (row, column).
+    fn corner(&self, row: usize, column: usize) -> (i32, i32) {
+        (
+            self.left + column as i32 * self.cell,
+            self.top + row as i32 * self.cell,
+        )
+    }
+}
+
+/// White (0) to dark blue (1).
+fn shade(share: f64) -> RGBColor {
+    let mix = |to: f64| (255.0 + (to - 255.0) * share.clamp(0.0, 1.0)).round() as u8;
+    RGBColor(mix(8.0), mix(48.0), mix(107.0))
+}
+
+/// A name cut to about `max_px` pixels of 12-point text.
+fn fit_label(name: &str, max_px: i32) -> String {
+    let max_chars = (max_px / 7).max(3) as usize;
+    if name.chars().count() <= max_chars {
+        name.to_string()
+    } else {
+        name.chars().take(max_chars - 1).collect::<String>() + "…"
+    }
+}
+
+/// The confusion matrix: counts in the cells (when they fit), colours by share of the row (the
+/// true class), class names on both axes. `counts[true][predicted]`.
+pub fn plot_confusion(counts: &[Vec<usize>], names: &[String], path: &Path) -> Result<()> {
+    register_font();
+    let err = plot_error(path);
+    let grid = Grid::new(names.len());
+    render_png(path, grid.size(), |root| {
+        let text = |size: u32, colour: &'static RGBColor, h: HPos, v: VPos| {
+            TextStyle::from((FONT, size).into_font())
+                .color(colour)
+                .pos(Pos::new(h, v))
+        };
+        let draw_text = |s: &str, style: &TextStyle, at: (i32, i32)| {
+            root.draw_text(s, style, at).map_err(|e| e.to_string())
+        };
+        let title = "Confusion matrix (rows: true class; colour: share of the row)";
+        let (width, _) = grid.size();
+        let centre = text(18, &BLACK, HPos::Center, VPos::Center);
+        draw_text(title, &centre, (width as i32 / 2, 25))?;
+        let side = grid.cell * grid.classes as i32;
+        let axis = text(15, &BLACK, HPos::Center, VPos::Center);
+        draw_text(
+            "Predicted class",
+            &axis,
+            (grid.left + side / 2, grid.top + side + 60),
+        )?;
+        draw_text("True class", &axis, (grid.left / 2, grid.top - 15))?;
+        let label = text(12, &BLACK, HPos::Right, VPos::Center);
+        let column_label = text(12, &BLACK, HPos::Center, VPos::Top);
+        for (i, name) in names.iter().enumerate() {
+            let (x, y) = grid.corner(i, i);
+            let half = grid.cell / 2;
+            draw_text(
+                &fit_label(name, grid.left - 12),
+                &label,
+                (grid.left - 6, y + half),
+            )?;
+            let short = fit_label(name, grid.cell + 4);
+            draw_text(&short, &column_label, (x + half, grid.top + side + 6))?;
+        }
+        for (row, counts_row) in counts.iter().enumerate() {
+            let total: usize = counts_row.iter().sum();
+            for (column, &count) in counts_row.iter().enumerate() {
+                let share = if total == 0 {
+                    0.0
+                } else {
+                    count as f64 / total as f64
+                };
+                let (x, y) = grid.corner(row, column);
+                let cell = [(x, y), (x + grid.cell, y + grid.cell)];
+                root.draw(&Rectangle::new(cell, shade(share).filled()))
+                    .and_then(|_| root.draw(&Rectangle::new(cell, RGBColor(200, 200, 200))))
+                    .map_err(|e| e.to_string())?;
+                if grid.cell >= 28 {
+                    let ink = if share > 0.5 { &WHITE } else { &BLACK };
+                    let style = text(13, ink, HPos::Center, VPos::Center);
+                    let half = grid.cell / 2;
+                    draw_text(&count.to_string(), &style, (x + half, y + half))?;
+                }
+            }
+        }
+        Ok(())
     })
     .map_err(err)
 }

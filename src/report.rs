@@ -134,9 +134,64 @@ impl ClassificationReport {
     }
 }
 
+/// Counts of (true class, predicted class) pairs: row = true class, column = predicted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfusionMatrix {
+    pub counts: Vec<Vec<usize>>,
+}
+
+impl ConfusionMatrix {
+    /// The matrix of `classes` classes for true and predicted labels.
+    pub fn new(y_true: &[usize], y_pred: &[usize], classes: usize) -> Self {
+        let mut counts = vec![vec![0; classes]; classes];
+        for (&t, &p) in y_true.iter().zip(y_pred) {
+            counts[t][p] += 1;
+        }
+        Self { counts }
+    }
+
+    /// Each row divided by its sum (the class's recall on the diagonal); empty rows stay 0.
+    pub fn row_normalised(&self) -> Vec<Vec<f64>> {
+        self.counts
+            .iter()
+            .map(|row| {
+                let total: usize = row.iter().sum();
+                row.iter().map(|&c| ratio(c, total)).collect()
+            })
+            .collect()
+    }
+
+    /// CSV: a header of predicted classes, then one row of counts per true class.
+    pub fn to_csv(&self, names: &[String]) -> String {
+        let mut out = format!("true/predicted,{}\n", names.join(","));
+        for (name, row) in names.iter().zip(&self.counts) {
+            let cells: Vec<String> = row.iter().map(usize::to_string).collect();
+            out += &format!("{name},{}\n", cells.join(","));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn confusion_matrix_counts_pairs_and_normalises_rows() {
+        // the example below: cat cat cat dog dog bird -> cat cat dog dog bird bird
+        let m = ConfusionMatrix::new(&[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 2, 2], 3);
+        assert_eq!(m.counts, vec![vec![2, 1, 0], vec![0, 1, 1], vec![0, 0, 1]]);
+        let n = m.row_normalised();
+        close(n[0][0], 2.0 / 3.0);
+        close(n[1][2], 0.5);
+        assert_eq!(n[2], vec![0.0, 0.0, 1.0]);
+        assert_eq!(
+            m.to_csv(&names()),
+            "true/predicted,cat,dog,bird\ncat,2,1,0\ndog,0,1,1\nbird,0,0,1\n"
+        );
+        let empty = ConfusionMatrix::new(&[0], &[0], 2);
+        assert_eq!(empty.row_normalised()[1], vec![0.0, 0.0]);
+    }
 
     fn names() -> Vec<String> {
         vec!["cat".into(), "dog".into(), "bird".into()]

@@ -2,22 +2,22 @@
 
 use std::sync::Arc;
 
-use burn::module::Module;
-use serde_json::json;
-
 use crate::backend;
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::{self, Checkpoint, Parts, State};
 use crate::config::Config;
 use crate::data::{self, ImageSet, augment::Augment, loader, mean::mean_image};
 use crate::error::{Error, Result};
+use crate::evaluate::write_evaluation;
 use crate::history::{self, History};
-use crate::model::{ARCHITECTURE, MiniGoogLeNet};
+use crate::interrupt::Interrupt;
+use crate::model::MiniGoogLeNet;
 use crate::outputs::{self, OutputDir};
 use crate::plot;
 use crate::progress::{TrainProgress, Verbosity};
 use crate::report::ClassificationReport;
+use crate::saved_model::{self, InputSize, ModelInfo};
 use crate::schedule::{CycleSummary, CyclicLrScheduler, Schedule};
-use crate::train::{self, FitData, FitSettings, Trainer};
+use crate::train::{self, FitData, FitEnd, FitSettings, Position, Trainer};
 
 /// What a finished run produced.
 #[derive(Debug, Clone)]
@@ -36,9 +36,10 @@ fn say(verbosity: Verbosity, message: &str) {
 }
 
 /// Run a whole training as configured. Files appear in the output folder as the run goes, and
-/// stay there when it fails (a diverging loss, say).
-pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
-    train_from(config, None, verbosity)
+/// stay there when it fails (a diverging loss, say). When `interrupt` is set, the run stops
+/// after the current batch, writes a checkpoint and returns [`Error::Interrupted`].
+pub fn train(config: &Config, interrupt: &Interrupt, verbosity: Verbosity) -> Result<RunSummary> {
+    train_from(config, None, interrupt, verbosity)
 }
 
 /// Go on with the run `checkpoint` was saved from, under `config` (its own config, where the
@@ -46,14 +47,16 @@ pub fn train(config: &Config, verbosity: Verbosity) -> Result<RunSummary> {
 pub fn resume(
     checkpoint: &Checkpoint,
     config: &Config,
+    interrupt: &Interrupt,
     verbosity: Verbosity,
 ) -> Result<RunSummary> {
-    train_from(config, Some(checkpoint), verbosity)
+    train_from(config, Some(checkpoint), interrupt, verbosity)
 }
 
 fn train_from(
     config: &Config,
     checkpoint: Option<&Checkpoint>,
+    interrupt: &Interrupt,
     verbosity: Verbosity,
 ) -> Result<RunSummary> {
     config.validate()?;
@@ -72,18 +75,18 @@ fn train_from(
 
     let t = &config.training;
     let mean = Arc::new(mean_image(&data.train));
+    let info = model_info(&data.train, &mean);
     let mut trainer = Trainer::new(data.train.classes.len(), &selected.device, t.seed);
     let mut scheduler = CyclicLrScheduler::new(schedule);
     let mut settings = fit_settings(config, &data.train);
     let mut history = History::default();
     if let Some(checkpoint) = checkpoint {
-        history = restore(
-            checkpoint,
-            &mut trainer,
-            &mut scheduler,
-            &mut settings,
-            verbosity,
-        )?;
+        let restored = Restored {
+            trainer: &mut trainer,
+            scheduler: &mut scheduler,
+            settings: &mut settings,
+        };
+        history = restore(checkpoint, restored, (&info, &config.data.path), verbosity)?;
     }
     let fit_data = FitData {
         train: Arc::new(data.train),
@@ -92,7 +95,8 @@ fn train_from(
     };
     let lr_title = format!("Learning rate ({})", schedule.method());
     let progress = TrainProgress::new(verbosity, t.epochs);
-    progress.resume_at(settings.first_epoch);
+    progress.resume_at(settings.start.epochs_done);
+    let mut last_checkpoint = None;
     let result = train::fit(
         &mut trainer,
         &mut scheduler,
@@ -100,18 +104,42 @@ fn train_from(
         &settings,
         &mut history,
         &progress,
-        |h, trainer, scheduler| {
+        interrupt,
+        |h, trainer, scheduler, position| {
             write_history(&out, h, &lr_title)?;
-            checkpoint::save(out.dir(), config, trainer, scheduler, h, h.epochs.len())
+            let parts = Parts {
+                config,
+                trainer,
+                scheduler,
+                info: &info,
+            };
+            let state = State {
+                position: position.clone(),
+                history: h.clone(),
+            };
+            last_checkpoint = Some(checkpoint::save(out.dir(), &parts, &state)?);
+            Ok(())
         },
     );
     progress.finish();
-    let eval = result.inspect_err(|_| {
+    let end = result.inspect_err(|_| {
         // Keep what the run recorded up to the failure; the failure itself is what is reported.
         let _ = write_history(&out, &history, &lr_title);
     })?;
-
-    let report = write_results(&out, &data.test, &eval.predictions, &mean, trainer.model())?;
+    let eval = match end {
+        FitEnd::Finished(eval) => eval,
+        FitEnd::Interrupted { iteration } => {
+            return Err(Error::Interrupted {
+                iteration,
+                checkpoint: last_checkpoint.unwrap_or_else(|| out.path(checkpoint::DIR)),
+                output: out.dir().to_path_buf(),
+            });
+        }
+    };
+    // a run resumed after its last epoch has no history files written by this process yet
+    write_history(&out, &history, &lr_title)?;
+    let report = write_evaluation(&out, &data.test, &eval.predictions)?;
+    save_model(&out, trainer.model(), &info)?;
     say(verbosity, &format!("\n{}", report.to_text()));
     say(
         verbosity,
@@ -125,45 +153,53 @@ fn train_from(
     })
 }
 
-/// Put a checkpoint's state back and say so; returns the history so far.
+/// What travels with the weights: classes, input size, mean image.
+fn model_info(train: &ImageSet, mean: &[f32]) -> ModelInfo {
+    let input = InputSize {
+        height: train.height,
+        width: train.width,
+        channels: train.channels,
+    };
+    ModelInfo::new(train.classes.clone(), input, mean.to_vec())
+}
+
+/// What a checkpoint is restored into.
+struct Restored<'a> {
+    trainer: &'a mut Trainer,
+    scheduler: &'a mut CyclicLrScheduler,
+    settings: &'a mut FitSettings,
+}
+
+/// Put a checkpoint's state back and say so; returns the history so far. The data must be the
+/// run's: the same classes and mean image (so the same training images).
 fn restore(
     checkpoint: &Checkpoint,
-    trainer: &mut Trainer,
-    scheduler: &mut CyclicLrScheduler,
-    settings: &mut FitSettings,
+    into: Restored,
+    (info, data): (&ModelInfo, &std::path::Path),
     verbosity: Verbosity,
 ) -> Result<History> {
-    checkpoint.restore(trainer, scheduler)?;
-    settings.first_epoch = checkpoint.state.epochs_done;
+    let saved = checkpoint.restore(into.trainer, into.scheduler)?;
+    if saved.classes != info.classes || saved.mean_image_hwc != info.mean_image_hwc {
+        return Err(Error::Config(format!(
+            "the dataset at {} is not the one the checkpoint was trained on (other classes or \
+             other training images); resuming on it would not continue that run",
+            data.display()
+        )));
+    }
+    into.settings.start = checkpoint.state.position.clone();
+    let position = &checkpoint.state.position;
+    let within = match position.batches_done {
+        0 => String::new(),
+        b => format!(" and {b} batches"),
+    };
     let message = format!(
-        "resuming after epoch {} (iteration {}) from {}",
-        settings.first_epoch,
-        scheduler.iteration(),
+        "resuming after epoch {}{within} (iteration {}) from {}",
+        position.epochs_done,
+        into.scheduler.iteration(),
         checkpoint.dir.display()
     );
     say(verbosity, &message);
     Ok(checkpoint.state.history.clone())
-}
-
-/// Predictions, the classification report and the model, after the last epoch.
-fn write_results(
-    out: &OutputDir,
-    test: &ImageSet,
-    predictions: &[usize],
-    mean: &[f32],
-    model: &MiniGoogLeNet,
-) -> Result<ClassificationReport> {
-    let classes = &test.classes;
-    let y_true: Vec<usize> = test.labels.iter().map(|&l| l as usize).collect();
-    let report = ClassificationReport::new(&y_true, predictions, classes);
-    out.write(
-        outputs::PREDICTIONS_CSV,
-        &history::predictions_csv(&y_true, predictions, classes),
-    )?;
-    out.write(outputs::REPORT_TXT, &report.to_text())?;
-    out.write(outputs::REPORT_JSON, &pretty(&report.to_json()))?;
-    save_model(out, model, classes, mean)?;
-    Ok(report)
 }
 
 /// A batch larger than the training set would give no iteration at all.
@@ -192,7 +228,8 @@ fn describe_schedule(config: &Config, schedule: &Schedule, train_size: usize) ->
     )
 }
 
-fn fit_settings(config: &Config, train: &ImageSet) -> FitSettings {
+/// The loop settings `config` asks for, on `train`.
+pub fn fit_settings(config: &Config, train: &ImageSet) -> FitSettings {
     let t = &config.training;
     let a = &config.augment;
     FitSettings {
@@ -202,7 +239,7 @@ fn fit_settings(config: &Config, train: &ImageSet) -> FitSettings {
         seed: t.seed,
         augment: Augment::new(a.shift, a.flip, train.height, train.width),
         momentum: config.momentum(),
-        first_epoch: 0,
+        start: Position::default(),
     }
 }
 
@@ -216,29 +253,7 @@ fn write_history(out: &OutputDir, h: &History, lr_title: &str) -> Result<()> {
     })
 }
 
-/// Weights as burnpack plus what is needed to use them.
-fn save_model(
-    out: &OutputDir,
-    model: &MiniGoogLeNet,
-    classes: &[String],
-    mean: &[f32],
-) -> Result<()> {
-    out.write_with(outputs::MODEL, |p| {
-        model.clone().save_file(p).map_err(|e| Error::Model {
-            path: p.to_path_buf(),
-            message: e.to_string(),
-        })
-    })?;
-    let meta = json!({
-        "architecture": ARCHITECTURE,
-        "classes": classes,
-        "input": {"height": data::INPUT_SIZE, "width": data::INPUT_SIZE, "channels": data::CHANNELS},
-        "mean_image_hwc": mean,
-        "weights": outputs::MODEL,
-    });
-    out.write(outputs::MODEL_META, &pretty(&meta))
-}
-
-fn pretty(value: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+/// The model file, with what is needed to use it.
+fn save_model(out: &OutputDir, model: &MiniGoogLeNet, info: &ModelInfo) -> Result<()> {
+    out.write_with(outputs::MODEL, |p| saved_model::save(p, model, info))
 }

@@ -10,19 +10,20 @@ use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::data::ImageSet;
 use crate::data::augment::Augment;
 use crate::data::loader::{self, Batch};
 use crate::error::{Error, Result};
 use crate::history::{EpochRecord, History};
-use crate::model::MiniGoogLeNet;
+use crate::interrupt::Interrupt;
+use crate::model::{MiniGoogLeNet, dropout_mask};
 use crate::optim::{MomentumHandle, momentum_sgd};
 use crate::progress::TrainProgress;
+use crate::saved_model::{self, ModelInfo};
 use crate::schedule::{CyclicLrScheduler, Momentum};
 
-/// Weights inside a checkpoint folder.
-pub const MODEL_FILE: &str = "model.bpk";
 /// Optimiser state inside a checkpoint folder.
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 
@@ -47,14 +48,35 @@ pub struct FitSettings {
     pub augment: Augment,
     /// SGD momentum per iteration.
     pub momentum: Momentum,
-    /// Epochs already trained (by a run this one resumes).
-    pub first_epoch: usize,
+    /// Where the run starts: nothing done, or where a resumed run stopped.
+    pub start: Position,
+}
+
+/// How far a run has come: whole epochs, then batches of the next one and their sums.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    pub epochs_done: usize,
+    /// Batches of epoch `epochs_done + 1` already trained (0 between epochs).
+    pub batches_done: usize,
+    /// Loss and accuracy sums of those batches.
+    pub sums: EpochSums,
+}
+
+/// How [`fit`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FitEnd {
+    /// Every epoch trained: the evaluation after the last one.
+    Finished(Evaluation),
+    /// Stopped on request, after a checkpoint at this iteration.
+    Interrupted { iteration: u64 },
 }
 
 /// Model, optimiser and loss on a training (autodiff) device. The learning rate comes from the
 /// caller: the CLR schedule in [`fit`], the range test in [`crate::find_lr`].
 pub struct Trainer {
     device: Device,
+    /// Seeds the dropout masks, with the iteration.
+    seed: u64,
     model: MiniGoogLeNet,
     optimizer: ModuleOptimizer,
     momentum: MomentumHandle,
@@ -101,52 +123,40 @@ impl Trainer {
             momentum,
             loss: CrossEntropyLossConfig::new().init(&device),
             device,
+            seed,
         }
     }
 
-    /// Seed the device's random numbers (dropout) for epoch `epoch`: each epoch's stream depends
-    /// on (seed, epoch) only, so a resumed run draws what an uninterrupted one would.
-    pub fn seed_epoch(&self, seed: u64, epoch: usize) {
-        self.device
-            .seed(seed ^ (epoch as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    /// Save the model (with `info`) and the optimiser state (momentum buffers) into `dir`.
+    pub fn save(&self, dir: &Path, info: &ModelInfo) -> Result<()> {
+        saved_model::save(&dir.join(saved_model::FILE), &self.model, info)?;
+        let path = dir.join(OPTIMIZER_FILE);
+        self.optimizer.save(&path).map_err(|e| Error::Model {
+            path: path.clone(),
+            message: e.to_string(),
+        })
     }
 
-    /// Save weights and optimiser state (momentum buffers) into `dir`.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        let model_path = dir.join(MODEL_FILE);
-        let optimizer_path = dir.join(OPTIMIZER_FILE);
-        let fail = |path: &Path, e: burn::store::RecordError| Error::Model {
+    /// Load what [`Trainer::save`] wrote; returns the model's info.
+    pub fn load(&mut self, dir: &Path) -> Result<ModelInfo> {
+        let model_path = dir.join(saved_model::FILE);
+        let (info, record) = saved_model::read(&model_path)?;
+        let fail = |path: &Path, message: String| Error::Model {
             path: path.to_path_buf(),
-            message: e.to_string(),
-        };
-        self.model
-            .clone()
-            .save_file(&model_path)
-            .map_err(|e| fail(&model_path, e))?;
-        self.optimizer
-            .save(&optimizer_path)
-            .map_err(|e| fail(&optimizer_path, e))
-    }
-
-    /// Load weights and optimiser state saved by [`Trainer::save`].
-    pub fn load(&mut self, dir: &Path) -> Result<()> {
-        let model_path = dir.join(MODEL_FILE);
-        let optimizer_path = dir.join(OPTIMIZER_FILE);
-        let fail = |path: &Path, e: burn::store::RecordError| Error::Model {
-            path: path.to_path_buf(),
-            message: e.to_string(),
+            message,
         };
         self.model = self
             .model
             .clone()
-            .try_load_file(&model_path)
-            .map_err(|e| fail(&model_path, e))?;
+            .try_load_record(record)
+            .map_err(|e| fail(&model_path, e.to_string()))?;
+        let path = dir.join(OPTIMIZER_FILE);
         self.optimizer = self
             .optimizer
             .clone()
-            .load(&optimizer_path)
-            .map_err(|e| fail(&optimizer_path, e))?;
-        Ok(())
+            .load(&path)
+            .map_err(|e| fail(&path, e.to_string()))?;
+        Ok(info)
     }
 
     /// The model being trained.
@@ -154,12 +164,15 @@ impl Trainer {
         &self.model
     }
 
-    /// One SGD step on `batch` at learning rate `lr` and momentum `momentum`; `iteration` only
-    /// labels the output.
+    /// One SGD step on `batch` at learning rate `lr` and momentum `momentum`; `iteration` picks
+    /// the dropout mask and labels the output.
     pub fn step(&mut self, batch: Batch, iteration: u64, lr: f64, momentum: f64) -> StepOutput {
         self.momentum.set(momentum);
+        let shape = [batch.len(), self.model.feature_width()];
+        let mask = dropout_mask(shape[0], shape[1], self.seed, iteration);
+        let keep = Tensor::<2>::from_data(TensorData::new(mask, shape), &self.device);
         let (images, labels) = batch_tensors(batch, &self.device);
-        let logits = self.model.forward(images);
+        let logits = self.model.forward_train(images, keep);
         let loss = self.loss.forward(logits.clone(), labels.clone());
         let correct = correct_count(logits.detach(), labels);
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
@@ -191,16 +204,28 @@ pub fn evaluate(
     let model = model.valid();
     let device = model.devices().into_iter().next().unwrap_or_default();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let (mut loss_sum, mut predictions) = (0.0, Vec::with_capacity(set.len()));
+    // results stay on the device until the end: one read back, no stall per batch
+    let (mut losses, mut predicted) = (Vec::new(), Vec::new());
     for batch in loader::eval_batches(set, mean, batch_size) {
         let len = batch.len() as f64;
         let (images, labels) = batch_tensors(batch, &device);
         let logits = model.forward(images);
-        let loss: f64 = loss_fn.forward(logits.clone(), labels).into_scalar::<f64>();
-        loss_sum += loss * len;
-        let predicted = logits.argmax(1).into_data();
-        predictions.extend(predicted.iter::<i64>().map(|p| p as usize));
+        losses.push(loss_fn.forward(logits.clone(), labels).mul_scalar(len));
+        predicted.push(logits.argmax(1).squeeze_dim::<1>(1));
     }
+    if losses.is_empty() {
+        return Evaluation {
+            loss: 0.0,
+            accuracy: 0.0,
+            predictions: Vec::new(),
+        };
+    }
+    let loss_sum = Tensor::cat(losses, 0).sum().into_scalar::<f64>();
+    let predictions: Vec<usize> = Tensor::cat(predicted, 0)
+        .into_data()
+        .iter::<i64>()
+        .map(|p| p as usize)
+        .collect();
     let correct = predictions
         .iter()
         .zip(&set.labels)
@@ -215,15 +240,17 @@ pub fn evaluate(
 }
 
 /// Running sums of an epoch, fed from bulk reads of the device.
-#[derive(Default)]
-struct EpochTotals {
-    loss: f64,
-    correct: f64,
-    batches: usize,
-    images: usize,
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochSums {
+    pub loss: f64,
+    pub correct: f64,
+    pub batches: usize,
+    pub images: usize,
+    /// Seconds spent on the epoch before an interruption.
+    pub seconds: f64,
 }
 
-impl EpochTotals {
+impl EpochSums {
     /// Read `pending` back from the device in one go and add it up; a non-finite loss stops the
     /// run, naming its iteration and learning rate.
     fn drain(&mut self, pending: &mut Vec<StepOutput>, batch_size: usize) -> Result<()> {
@@ -252,17 +279,29 @@ impl EpochTotals {
     }
 }
 
-/// Train on every batch the loader sends; LRs go into `history` as they are used.
-fn train_epoch(
+/// What [`train_epoch`] trains with, besides the trainer and the scheduler.
+pub struct EpochRun<'a> {
+    pub batches: crossbeam_channel::Receiver<Batch>,
+    /// Batches in a whole epoch.
+    pub per_epoch: usize,
+    pub settings: &'a FitSettings,
+    pub progress: &'a TrainProgress,
+    pub interrupt: &'a Interrupt,
+}
+
+/// Train on every batch the loader sends, adding to `totals`; LRs go into `history` as they are
+/// used. Returns whether it stopped early on request (its sums then cover the batches trained).
+/// This is the loop [`fit`] runs every epoch (and `clrtrain bench` times).
+pub fn train_epoch(
     trainer: &mut Trainer,
     scheduler: &mut CyclicLrScheduler,
-    batches: crossbeam_channel::Receiver<Batch>,
-    settings: &FitSettings,
+    run: EpochRun,
+    totals: &mut EpochSums,
     history: &mut History,
-    progress: &TrainProgress,
-) -> Result<EpochTotals> {
-    let (mut totals, mut pending) = (EpochTotals::default(), Vec::with_capacity(READ_EVERY));
-    for batch in batches {
+) -> Result<bool> {
+    let (settings, progress) = (run.settings, run.progress);
+    let mut pending = Vec::with_capacity(READ_EVERY);
+    for batch in run.batches {
         let iteration = scheduler.iteration();
         let momentum = settings.momentum.at(scheduler.schedule(), iteration);
         let output = trainer.step(batch, iteration, scheduler.step(), momentum);
@@ -278,14 +317,20 @@ fn train_epoch(
             );
             progress.batch(totals.batches, loss, accuracy, lr);
         }
+        let trained = totals.batches + pending.len();
+        if run.interrupt.requested() && trained < run.per_epoch {
+            totals.drain(&mut pending, settings.batch_size)?;
+            return Ok(true);
+        }
     }
     totals.drain(&mut pending, settings.batch_size)?;
-    Ok(totals)
+    Ok(false)
 }
 
-/// Train for `settings.epochs` epochs, evaluating on `test` after each. `history` grows as the
-/// run goes (also when it fails), and `on_epoch` sees it after every epoch so files can be
-/// written as the run goes. Returns the evaluation after the last epoch.
+/// Train from `settings.start` to `settings.epochs` epochs, evaluating on `test` after each.
+/// `history` grows as the run goes (also when it fails). `on_checkpoint` sees the state after
+/// every epoch, and mid-epoch when `interrupt` stops the run, so it can be saved.
+#[allow(clippy::too_many_arguments)]
 pub fn fit(
     trainer: &mut Trainer,
     scheduler: &mut CyclicLrScheduler,
@@ -293,47 +338,80 @@ pub fn fit(
     settings: &FitSettings,
     history: &mut History,
     progress: &TrainProgress,
-    mut on_epoch: impl FnMut(&History, &Trainer, &CyclicLrScheduler) -> Result<()>,
-) -> Result<Evaluation> {
-    let batches = loader::batches_per_epoch(data.train.len(), settings.batch_size);
-    let mut last = None;
-    for epoch in settings.first_epoch..settings.epochs {
-        let started = Instant::now();
-        trainer.seed_epoch(settings.seed, epoch);
-        progress.start_epoch(batches);
-        let receiver = loader::spawn_train_epoch(
-            data.train.clone(),
-            data.mean.clone(),
-            settings.augment,
-            settings.batch_size,
-            settings.seed,
-            epoch,
-        );
-        let totals = train_epoch(trainer, scheduler, receiver, settings, history, progress)?;
+    interrupt: &Interrupt,
+    mut on_checkpoint: impl FnMut(&History, &Trainer, &CyclicLrScheduler, &Position) -> Result<()>,
+) -> Result<FitEnd> {
+    let per_epoch = loader::batches_per_epoch(data.train.len(), settings.batch_size);
+    let mut position = settings.start.clone();
+    let past_the_end = position.epochs_done > settings.epochs
+        || (position.epochs_done == settings.epochs && position.batches_done > 0);
+    if past_the_end {
+        return Err(Error::Config(format!(
+            "the run is already past training.epochs = {} ({} epochs done)",
+            settings.epochs, position.epochs_done
+        )));
+    }
+    let evaluate_now = |trainer: &Trainer| {
+        let model = trainer.model();
+        evaluate(model, data.test, &data.mean, settings.eval_batch_size)
+    };
+    if position.epochs_done == settings.epochs {
+        // stopped between its last checkpoint and its results: only the results are missing
+        return Ok(FitEnd::Finished(evaluate_now(trainer)));
+    }
+    loop {
+        let (epoch, started) = (position.epochs_done, Instant::now());
+        progress.start_epoch(per_epoch);
+        let run = EpochRun {
+            batches: loader::spawn_train_epoch(
+                data.train.clone(),
+                data.mean.clone(),
+                settings.augment,
+                settings.batch_size,
+                settings.seed,
+                epoch,
+                position.batches_done,
+            ),
+            per_epoch,
+            settings,
+            progress,
+            interrupt,
+        };
+        let mut sums = std::mem::take(&mut position.sums);
+        let earlier = sums.seconds;
+        let stopped = train_epoch(trainer, scheduler, run, &mut sums, history)?;
+        if stopped {
+            sums.seconds = earlier + started.elapsed().as_secs_f64();
+            position.batches_done = sums.batches;
+            position.sums = sums;
+            on_checkpoint(history, trainer, scheduler, &position)?;
+            let iteration = scheduler.iteration();
+            return Ok(FitEnd::Interrupted { iteration });
+        }
         progress.note("evaluating on the test set…");
-        let eval = evaluate(
-            trainer.model(),
-            data.test,
-            &data.mean,
-            settings.eval_batch_size,
-        );
+        let eval = evaluate_now(trainer);
         let record = EpochRecord {
             epoch: epoch + 1,
-            train_loss: totals.loss / totals.batches.max(1) as f64,
-            train_accuracy: totals.correct / totals.images.max(1) as f64,
+            train_loss: sums.loss / sums.batches.max(1) as f64,
+            train_accuracy: sums.correct / sums.images.max(1) as f64,
             val_loss: eval.loss,
             val_accuracy: eval.accuracy,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: earlier + started.elapsed().as_secs_f64(),
         };
         history.epochs.push(record);
         progress.end_epoch(&record, *history.lrs.last().unwrap_or(&0.0));
-        on_epoch(history, trainer, scheduler)?;
-        last = Some(eval);
+        position = Position {
+            epochs_done: epoch + 1,
+            ..Position::default()
+        };
+        on_checkpoint(history, trainer, scheduler, &position)?;
+        if position.epochs_done == settings.epochs {
+            return Ok(FitEnd::Finished(eval));
+        }
+        if interrupt.requested() {
+            return Ok(FitEnd::Interrupted {
+                iteration: scheduler.iteration(),
+            });
+        }
     }
-    last.ok_or_else(|| {
-        Error::Config(format!(
-            "nothing to train: {} of training.epochs = {} are done",
-            settings.first_epoch, settings.epochs
-        ))
-    })
 }

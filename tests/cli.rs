@@ -5,10 +5,8 @@ mod common;
 
 use std::path::Path;
 
-use burn::module::Module;
 use burn::tensor::Device;
 use clrtrain::config::{Config, DataConfig};
-use clrtrain::model::MiniGoogLeNet;
 use clrtrain::schedule::{Clr, Method};
 use common::*;
 
@@ -132,29 +130,162 @@ fn train_and_check_outputs(data: &Path, out: &Path, method: Method) {
         (900, 500)
     );
 
-    // the weights load again and reproduce predictions.csv with the saved mean image
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
-    assert_eq!(meta["classes"].as_array().unwrap().len(), CLASSES);
-    let mean: Vec<f32> = meta["mean_image_hwc"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap() as f32)
-        .collect();
-    let model = MiniGoogLeNet::new(CLASSES, &Device::flex())
-        .try_load_file(out.join("model.bpk"))
-        .unwrap();
+    // the confusion matrix: counts of (true, predicted) pairs from predictions.csv
+    let matrix = csv_rows(&out.join("confusion_matrix.csv"));
+    assert_eq!(matrix.len(), CLASSES);
+    for (t, row) in matrix.iter().enumerate() {
+        assert_eq!(row[0], format!("class{t}"));
+        for p in 0..CLASSES {
+            let pairs = predictions
+                .iter()
+                .filter(|r| r[1] == t.to_string() && r[2] == p.to_string())
+                .count();
+            assert_eq!(row[p + 1], pairs.to_string());
+        }
+    }
+    let side = image::image_dimensions(out.join("confusion_matrix.png")).unwrap();
+    assert_eq!(side, (150 + 4 * 72 + 40, 70 + 4 * 72 + 80));
+
+    // the model file carries classes and mean image, and reproduces predictions.csv
+    let saved = clrtrain::saved_model::load(&out.join("model.clrtrain"), &Device::flex()).unwrap();
+    assert_eq!(saved.info.classes.len(), CLASSES);
+    assert_eq!(saved.info.architecture, "MiniGoogLeNet");
     let data = clrtrain::data::load(&DataConfig {
         path: data.to_path_buf(),
         download: false,
         ..Default::default()
     })
     .unwrap();
-    let eval = clrtrain::train::evaluate(&model, &data.test, &mean, 5);
-    let saved: Vec<usize> = predictions.iter().map(|r| r[2].parse().unwrap()).collect();
-    assert_eq!(eval.predictions, saved);
+    let mean = clrtrain::data::mean::mean_image(&data.train);
+    assert_eq!(saved.info.mean_image_hwc, mean);
+    let eval = clrtrain::train::evaluate(&saved.model, &data.test, &mean, 5);
+    let saved_predictions: Vec<usize> = predictions.iter().map(|r| r[2].parse().unwrap()).collect();
+    assert_eq!(eval.predictions, saved_predictions);
     assert!((eval.accuracy - accuracy).abs() < 1e-12);
+
+    // one checkpoint per epoch
+    for epoch in ["epoch-0001", "epoch-0002"] {
+        assert!(
+            out.join("checkpoints")
+                .join(epoch)
+                .join("model.clrtrain")
+                .is_file()
+        );
+    }
+}
+
+/// `evaluate` and `predict` with the model a run in `out` saved, on the dataset in `data`.
+fn evaluate_and_predict(data: &Path, out: &Path) {
+    // evaluate reproduces the run's own evaluation, from the run folder or a checkpoint
+    let eval_dir = out.join("eval");
+    clrtrain_ok(&[
+        "evaluate",
+        "--model",
+        &arg(out),
+        "--data",
+        &arg(data),
+        "--backend",
+        "flex",
+        "--output",
+        &arg(&eval_dir),
+    ]);
+    for file in [
+        "predictions.csv",
+        "report.json",
+        "report.txt",
+        "confusion_matrix.csv",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(eval_dir.join(file)).unwrap(),
+            std::fs::read_to_string(out.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    assert!(image::image_dimensions(eval_dir.join("confusion_matrix.png")).is_ok());
+    let checkpoint = out.join("checkpoints/epoch-0002");
+    clrtrain_ok(&[
+        "evaluate",
+        "--model",
+        &arg(&checkpoint),
+        "--data",
+        &arg(data),
+        "-q",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(checkpoint.join("evaluation/predictions.csv")).unwrap(),
+        std::fs::read_to_string(out.join("predictions.csv")).unwrap()
+    );
+
+    // predict: a test image as saved, and the same image enlarged to 64×48
+    let predictions = csv_rows(&out.join("predictions.csv"));
+    let first = data.join("test/class0/0000.png");
+    let big = tmp_image(out, &first);
+    let json = clrtrain_ok(&[
+        "predict",
+        "--model",
+        &arg(out),
+        "--backend",
+        "flex",
+        "--json",
+        "--top-k",
+        "2",
+        &arg(&first),
+        &arg(&big),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    let top = &v[0]["predictions"];
+    assert_eq!(top.as_array().unwrap().len(), 2);
+    // the top class is the one predictions.csv has for this test image (index 0)
+    assert_eq!(top[0]["class"], predictions[0][4].as_str());
+    let (p0, p1) = (
+        top[0]["probability"].as_f64().unwrap(),
+        top[1]["probability"].as_f64().unwrap(),
+    );
+    assert!(p0 >= p1 && p1 >= 0.0 && p0 + p1 <= 1.0 + 1e-6);
+    let text = stdout(&clrtrain_ok(&["predict", "--model", &arg(out), &arg(&big)]));
+    assert!(
+        text.starts_with(&arg(&big)) && text.lines().count() == 4,
+        "{text}"
+    );
+
+    // files that are not models, truncated models: one clear message each
+    assert_fails(
+        &[
+            "predict",
+            "--model",
+            &arg(&out.join("lr.png")),
+            &arg(&first),
+        ],
+        "not a clrtrain model file",
+    );
+    let model = std::fs::read(out.join("model.clrtrain")).unwrap();
+    let cut = out.join("cut.clrtrain");
+    std::fs::write(&cut, &model[..model.len() / 3]).unwrap();
+    assert_fails(
+        &["evaluate", "--model", &arg(&cut), "--data", &arg(data)],
+        "truncated: the file ends inside its weights",
+    );
+    assert_fails(
+        &[
+            "predict",
+            "--model",
+            &arg(out),
+            &arg(&out.join("history.csv")),
+        ],
+        "cannot decode image",
+    );
+}
+
+/// `source` resized to 64×48, next to `dir`'s files.
+fn tmp_image(dir: &Path, source: &Path) -> std::path::PathBuf {
+    let big = dir.join("big.png");
+    let image = image::open(source).unwrap();
+    image
+        .resize_exact(64, 48, image::imageops::FilterType::Nearest)
+        .save(&big)
+        .unwrap();
+    big
 }
 
 #[test]
@@ -177,6 +308,7 @@ fn trains_on_an_image_folder_and_writes_every_output() {
     assert_eq!(loaded.train.len(), 33);
     std::fs::remove_file(data.join("train/class0/zzzz.jpg")).unwrap();
     train_and_check_outputs(&data, &tmp.join("out"), Method::Triangular);
+    evaluate_and_predict(&data, &tmp.join("out"));
 }
 
 #[test]
@@ -740,7 +872,7 @@ fn a_resumed_run_continues_exactly_where_the_checkpoint_left_off() {
     // interrupted after epoch 2 (iteration 6), resumed for 2 more
     let parts = tmp.join("parts");
     run(&parts, "2");
-    assert!(parts.join("checkpoint/state.json").is_file());
+    assert!(parts.join("checkpoints/epoch-0002/state.json").is_file());
     let resumed = clrtrain_ok(&["train", "--resume", &arg(&parts), "--epochs", "4"]);
     assert!(
         stdout(&resumed).contains("resuming after epoch 2 (iteration 6)"),
@@ -775,7 +907,36 @@ fn a_resumed_run_continues_exactly_where_the_checkpoint_left_off() {
         "no checkpoint to resume from",
     );
     assert_fails(
-        &["train", "--resume", &arg(&parts), "--epochs", "4"],
-        "nothing to train: 4 of training.epochs = 4",
+        &["train", "--resume", &arg(&parts), "--epochs", "3"],
+        "the run is already past training.epochs = 3 (4 epochs done)",
+    );
+    // another dataset (here: fewer images, so another mean image) is refused
+    assert_fails(
+        &["train", "--resume", &arg(&parts), "--train-per-class", "2"],
+        "--train-per-class cannot change on --resume",
+    );
+    let other = tmp.join("other");
+    write_image_folder(
+        &other,
+        &synthetic_set(CLASSES, 4, 99),
+        &synthetic_set(CLASSES, 1, 52),
+    );
+    assert_fails(
+        &[
+            "train",
+            "--resume",
+            &arg(&parts),
+            "--data",
+            &arg(&other),
+            "--epochs",
+            "5",
+        ],
+        "is not the one the checkpoint was trained on",
+    );
+    // resuming a finished run only rewrites its results, identically
+    clrtrain_ok(&["train", "--resume", &arg(&parts)]);
+    assert_eq!(
+        std::fs::read_to_string(parts.join("predictions.csv")).unwrap(),
+        std::fs::read_to_string(whole.join("predictions.csv")).unwrap()
     );
 }

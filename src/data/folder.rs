@@ -26,20 +26,33 @@ pub fn load(
     }
     let train = load_split(&train_dir, &classes, train_per_class)?;
     let test_dir = root.join("test");
-    for dir in sorted_entries(&test_dir, true)? {
-        let name = dir
+    check_classes(&test_dir, &classes, "the training classes")?;
+    let test = load_split(&test_dir, &classes, test_per_class)?;
+    Ok((train, test))
+}
+
+/// Load `root/test/<class>/*` for the given classes (a model's), in their order.
+pub fn load_test(root: &Path, classes: &[String], per_class: Option<usize>) -> Result<ImageSet> {
+    let test_dir = root.join("test");
+    check_classes(&test_dir, classes, "the model's classes")?;
+    load_split(&test_dir, classes, per_class)
+}
+
+/// Every class folder of `dir` must be one of `classes` (`whose`, for the message).
+fn check_classes(dir: &Path, classes: &[String], whose: &str) -> Result<()> {
+    for sub in sorted_entries(dir, true)? {
+        let name = sub
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         if !classes.contains(&name) {
             return Err(Error::data(
-                &dir,
-                format!("class '{name}' is not among the training classes"),
+                &sub,
+                format!("class '{name}' is not among {whose}"),
             ));
         }
     }
-    let test = load_split(&test_dir, &classes, test_per_class)?;
-    Ok((train, test))
+    Ok(())
 }
 
 /// Load `dir/<class>/*` for each class (missing class folders hold no images).

@@ -70,7 +70,9 @@ pub fn batches_per_epoch(train_size: usize, batch_size: usize) -> usize {
 }
 
 /// Start producing one epoch of shuffled, augmented training batches (last partial batch
-/// dropped). The producer stops early when the receiver is dropped.
+/// dropped), from batch `skip` on: the batches before it are drawn but not built, so a run
+/// resumed mid-epoch sees what an uninterrupted one would. The producer stops early when the
+/// receiver is dropped.
 pub fn spawn_train_epoch(
     set: Arc<ImageSet>,
     mean: Arc<Vec<f32>>,
@@ -78,13 +80,17 @@ pub fn spawn_train_epoch(
     batch_size: usize,
     seed: u64,
     epoch: usize,
+    skip: usize,
 ) -> Receiver<Batch> {
     let (sender, receiver) = bounded(PREFETCH);
     thread::spawn(move || {
         let mut rng = epoch_rng(seed, epoch);
         let mut order: Vec<usize> = (0..set.len()).collect();
         order.shuffle(&mut rng);
-        for indices in order.chunks_exact(batch_size) {
+        for _ in 0..skip * batch_size {
+            augment.draw(&mut rng);
+        }
+        for indices in order.chunks_exact(batch_size).skip(skip) {
             let batch = assemble(&set, &mean, indices, || augment.draw(&mut rng));
             if sender.send(batch).is_err() {
                 return;
@@ -126,7 +132,9 @@ mod tests {
         let set = Arc::new(tiny_set(10));
         let mean = Arc::new(vec![0.0; 12]);
         let aug = Augment::new(0.0, false, 2, 2);
-        let batches: Vec<Batch> = spawn_train_epoch(set, mean, aug, 3, 1, 0).iter().collect();
+        let batches: Vec<Batch> = spawn_train_epoch(set, mean, aug, 3, 1, 0, 0)
+            .iter()
+            .collect();
         assert_eq!(batches.len(), batches_per_epoch(10, 3));
         let mut seen: Vec<i64> = batches
             .iter()
@@ -149,12 +157,17 @@ mod tests {
         let mean = Arc::new(vec![0.0; 12]);
         let aug = Augment::new(0.25, true, 2, 2);
         let run = |epoch| -> Vec<Batch> {
-            spawn_train_epoch(set.clone(), mean.clone(), aug, 4, 9, epoch)
+            spawn_train_epoch(set.clone(), mean.clone(), aug, 4, 9, epoch, 0)
                 .iter()
                 .collect()
         };
         assert_eq!(run(0), run(0));
         assert_ne!(run(0), run(1));
+        // resumed after 2 batches: the rest of the same epoch, augmentation included
+        let rest: Vec<Batch> = spawn_train_epoch(set.clone(), mean.clone(), aug, 4, 9, 1, 2)
+            .iter()
+            .collect();
+        assert_eq!(rest, run(1)[2..]);
     }
 
     #[test]

@@ -185,6 +185,48 @@ pub fn load(config: &DataConfig) -> Result<Datasets> {
     })
 }
 
+/// The test split of the configured dataset, labelled by `classes` (a saved model's): image
+/// folders are read by class name; CIFAR-10 must have the same classes.
+pub fn load_test(config: &DataConfig, classes: &[String]) -> Result<ImageSet> {
+    let root = &config.path;
+    let format = match config.format {
+        DataFormat::Auto => detect_test(root).unwrap_or(DataFormat::CifarBinary),
+        explicit => explicit,
+    };
+    let test = if format == DataFormat::ImageFolder {
+        folder::load_test(root, classes, config.test_per_class)?
+    } else {
+        if !cifar::is_present(root) {
+            fetch_cifar(config)?;
+        }
+        let (_, test) = cifar::load(root)?;
+        if test.classes != classes {
+            return Err(Error::data(
+                root,
+                format!(
+                    "the model's classes ({}) are not this dataset's ({})",
+                    classes.join(", "),
+                    test.classes.join(", ")
+                ),
+            ));
+        }
+        subset(test, config.test_per_class)
+    };
+    if test.is_empty() {
+        return Err(Error::data(root, "the test split holds no images"));
+    }
+    Ok(test)
+}
+
+/// Like [`detect`], for a folder that may hold only `test/`.
+fn detect_test(root: &Path) -> Option<DataFormat> {
+    detect(root).or_else(|| {
+        root.join("test")
+            .is_dir()
+            .then_some(DataFormat::ImageFolder)
+    })
+}
+
 /// The layout found at `root`, if any.
 pub fn detect(root: &Path) -> Option<DataFormat> {
     if cifar::is_present(root) {
