@@ -561,6 +561,60 @@ fn help_explains_every_flag() {
         "--plot",
     ];
     assert_flags_explained("schedule", &[&train[..], &preview[..]].concat());
+    assert_flags_explained("train", &["--resume"]);
+    let evaluate = [
+        "--model",
+        "--data",
+        "--test-per-class",
+        "--backend",
+        "--batch-size",
+        "--output",
+        "--no-download",
+        "--quiet",
+    ];
+    assert_flags_explained("evaluate", &evaluate);
+    assert_flags_explained("predict", &["--model", "--top-k", "--json", "--backend"]);
+    let bench = [
+        "--backend",
+        "--batch-size",
+        "--steps",
+        "--warmup",
+        "--eval-batch-size",
+        "--json",
+    ];
+    assert_flags_explained("bench", &bench);
+}
+
+/// `clrtrain bench` prints every figure, as one JSON object with --json.
+#[test]
+fn bench_reports_every_figure() {
+    let out = clrtrain_ok(&[
+        "bench",
+        "--backend",
+        "flex",
+        "--batch-size",
+        "4",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--eval-batch-size",
+        "4",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(v["backend"].as_str().unwrap().starts_with("flex"));
+    for figure in ["pipeline_one_thread", "loader", "train_step", "inference"] {
+        let images_per_s = v[figure]["images_per_s"].as_f64().unwrap();
+        assert!(images_per_s.is_finite() && images_per_s > 0.0, "{figure}");
+    }
+    assert_eq!(v["train_step"]["batches"], 2);
+    assert_eq!(v["inference"]["batches"], 2);
+    assert_eq!(v["loader"]["batch_size"], 4);
+    // 20,000 pipeline images in batches of 4
+    assert_eq!(v["loader"]["batches"], 5000);
+    let share = v["eval_share_of_epoch"].as_f64().unwrap();
+    assert!(share > 0.0 && share.is_finite());
 }
 
 #[test]
