@@ -890,12 +890,7 @@ fn one_cycle_preview_ends_exactly_at_the_minimum_on_the_last_iteration() {
 #[test]
 fn a_resumed_run_continues_exactly_where_the_checkpoint_left_off() {
     let (_guard, tmp) = tempdir();
-    let data = tmp.join("data");
-    write_image_folder(
-        &data,
-        &synthetic_set(CLASSES, 4, 51),
-        &synthetic_set(CLASSES, 1, 52),
-    );
+    let data = data_folder(&tmp, CLASSES, 4, 1, 51);
     let data_arg = arg(&data);
     let run = |out: &Path, epochs: &str| {
         let out_arg = arg(out);

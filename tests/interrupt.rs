@@ -149,12 +149,7 @@ fn assert_same_run(out: &Path, whole: &Path) {
 #[test]
 fn interrupted_runs_resume_to_the_uninterrupted_result() {
     let (_guard, tmp) = tempdir();
-    let data = tmp.join("data");
-    write_image_folder(
-        &data,
-        &synthetic_set(CLASSES, 4, 61),
-        &synthetic_set(CLASSES, 1, 62),
-    );
+    let data = data_folder(&tmp, CLASSES, 4, 1, 61);
 
     // determinism: the same seed on the same backend twice gives the same run
     let whole = tmp.join("whole");

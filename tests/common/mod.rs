@@ -47,6 +47,18 @@ pub fn synthetic_set(classes: usize, per_class: usize, seed: u64) -> ImageSet {
     set
 }
 
+/// `dir/data/`: an image folder of `classes` classes, `train` and `test` images per class, the
+/// test images seeded apart from the training ones.
+pub fn data_folder(dir: &Path, classes: usize, train: usize, test: usize, seed: u64) -> PathBuf {
+    let root = dir.join("data");
+    let (train, test) = (
+        synthetic_set(classes, train, seed),
+        synthetic_set(classes, test, seed + 1),
+    );
+    write_image_folder(&root, &train, &test);
+    root
+}
+
 /// `root/{train,test}/<class>/NNNN.png`.
 pub fn write_image_folder(root: &Path, train: &ImageSet, test: &ImageSet) {
     for (split, set) in [("train", train), ("test", test)] {
