@@ -55,6 +55,9 @@ pub fn evaluate(options: &EvaluateOptions, verbosity: Verbosity) -> Result<Class
             options.data.path.display()
         );
     }
+    if verbosity != Verbosity::Quiet {
+        println!("evaluating {} images…", test.len());
+    }
     let mean = &saved.info.mean_image_hwc;
     let eval = train::evaluate(&saved.model, &test, mean, options.batch_size);
     let report = write_evaluation(&out, &test, &eval.predictions)?;
