@@ -671,7 +671,7 @@ fn find_lr_writes_curve_plot_and_a_config_that_trains() {
         (900, 550)
     );
     assert!(
-        !out.join("model.bpk").exists(),
+        !out.join("model.clrtrain").exists() && !out.join("checkpoints").exists(),
         "the range test keeps no weights"
     );
 
