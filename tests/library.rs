@@ -178,3 +178,67 @@ fn broken_download_resumes_with_a_range_request() {
         32
     );
 }
+
+/// Direct convolution by the definition: NCHW input, `[out, in, k, k]` kernel, zero padding.
+fn naive_conv2d(
+    x: &[f32],
+    (n, c, h, w): (usize, usize, usize, usize),
+    kernel: &[f32],
+    (out, k): (usize, usize),
+    (stride, pad): (usize, usize),
+) -> Vec<f32> {
+    let (oh, ow) = (
+        (h + 2 * pad - k) / stride + 1,
+        (w + 2 * pad - k) / stride + 1,
+    );
+    let mut y = vec![0.0; n * out * oh * ow];
+    for b in 0..n {
+        for o in 0..out {
+            for (i, j) in (0..oh).flat_map(|i| (0..ow).map(move |j| (i, j))) {
+                let mut sum = 0.0;
+                for ci in 0..c {
+                    for (u, v) in (0..k).flat_map(|u| (0..k).map(move |v| (u, v))) {
+                        let (yy, xx) = (
+                            (i * stride + u) as isize - pad as isize,
+                            (j * stride + v) as isize - pad as isize,
+                        );
+                        if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < w {
+                            let xv = x[((b * c + ci) * h + yy as usize) * w + xx as usize];
+                            sum += xv * kernel[((o * c + ci) * k + u) * k + v];
+                        }
+                    }
+                }
+                y[((b * out + o) * oh + i) * ow + j] = sum;
+            }
+        }
+    }
+    y
+}
+
+/// The CPU backend's convolutions (burn-flex, patched in vendor/) against the definition, in the
+/// model's shapes: 3×3 same, 3×3 stride 2 valid, 1×1; several images so the per-image layout
+/// copy is exercised.
+#[test]
+fn flex_convolutions_match_the_definition() {
+    use burn::tensor::{Tensor, TensorData, module::conv2d, ops::ConvOptions};
+    let device = Device::flex();
+    let (n, c, h, w) = (3, 5, 9, 7);
+    let value = |i: usize| ((i * 7919 % 263) as f32 / 263.0) - 0.5;
+    let x: Vec<f32> = (0..n * c * h * w).map(value).collect();
+    for (k, stride, pad) in [(3, 1, 1), (3, 2, 0), (1, 1, 0)] {
+        let out = 4;
+        let kernel: Vec<f32> = (0..out * c * k * k).map(|i| value(i + 101)).collect();
+        let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [n, c, h, w]), &device);
+        let kt = Tensor::<4>::from_data(TensorData::new(kernel.clone(), [out, c, k, k]), &device);
+        let options = ConvOptions::new([stride, stride], [pad, pad], [1, 1], 1);
+        let got: Vec<f32> = conv2d(xt, kt, None, options)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let want = naive_conv2d(&x, (n, c, h, w), &kernel, (out, k), (stride, pad));
+        assert_eq!(got.len(), want.len());
+        for (g, e) in got.iter().zip(&want) {
+            assert!((g - e).abs() < 1e-4, "k {k} stride {stride}: {g} vs {e}");
+        }
+    }
+}
