@@ -42,33 +42,20 @@ pub fn evaluate(options: &EvaluateOptions, verbosity: Verbosity) -> Result<Class
         folder.join("evaluation")
     });
     let out = OutputDir::create(&out_dir)?;
-    if verbosity != Verbosity::Quiet {
-        println!("backend: {}", selected.description);
-        println!(
-            "model: {} ({} classes)",
-            path.display(),
-            saved.info.classes.len()
-        );
-        println!(
-            "test images: {} from {}",
-            test.len(),
-            options.data.path.display()
-        );
-    }
-    if verbosity != Verbosity::Quiet {
-        println!("evaluating {} images…", test.len());
-    }
+    verbosity.say(&format!("backend: {}", selected.description));
+    let classes = saved.info.classes.len();
+    verbosity.say(&format!("model: {} ({classes} classes)", path.display()));
+    let data = options.data.path.display();
+    verbosity.say(&format!(
+        "evaluating {} test images from {data}…",
+        test.len()
+    ));
     let mean = &saved.info.mean_image_hwc;
     let eval = train::evaluate(&saved.model, &test, mean, options.batch_size);
     let report = write_evaluation(&out, &test, &eval.predictions)?;
-    if verbosity != Verbosity::Quiet {
-        println!("\n{}", report.to_text());
-        println!(
-            "loss {:.4}; outputs written to {}",
-            eval.loss,
-            out.dir().display()
-        );
-    }
+    verbosity.say(&format!("\n{}", report.to_text()));
+    let dir = out.dir().display();
+    verbosity.say(&format!("loss {:.4}; outputs written to {dir}", eval.loss));
     Ok(report)
 }
 

@@ -40,8 +40,8 @@ pub fn find_lr(
     let t = &config.training;
     crate::run::check_batch_size(config, data.train.len())?;
     let selected = backend::select(t.backend)?;
-    say(verbosity, &format!("backend: {}", selected.description));
-    say(verbosity, &format!("data: {}", data.description));
+    verbosity.say(&format!("backend: {}", selected.description));
+    verbosity.say(&format!("data: {}", data.description));
 
     let mean = Arc::new(mean_image(&data.train));
     let classes = data.train.classes.len();
@@ -94,10 +94,7 @@ pub fn find_lr(
     let suggestions = lr_range::suggest(&curve);
     let recommended = lr_range::recommend(&suggestions);
     write_outputs(&out, &curve, &suggestions)?;
-    say(
-        verbosity,
-        &summary(&curve, &suggestions, recommended.as_ref(), test),
-    );
+    verbosity.say(&summary(&curve, &suggestions, recommended.as_ref(), test));
     if let (Some(path), Some((base_lr, max_lr, _))) = (write_config, &recommended) {
         let mut tuned = config.clone();
         tuned.schedule.base_lr = *base_lr;
@@ -107,26 +104,17 @@ pub fn find_lr(
             tuned.to_toml()
         );
         std::fs::write(path, text).map_err(|e| Error::io("cannot write", path, e))?;
-        say(
-            verbosity,
-            &format!("config with these bounds written to {}", path.display()),
-        );
+        verbosity.say(&format!(
+            "config with these bounds written to {}",
+            path.display()
+        ));
     }
-    say(
-        verbosity,
-        &format!("outputs written to {}", out.dir().display()),
-    );
+    verbosity.say(&format!("outputs written to {}", out.dir().display()));
     Ok(FindLrOutcome {
         curve,
         suggestions,
         recommended,
     })
-}
-
-fn say(verbosity: Verbosity, message: &str) {
-    if verbosity != Verbosity::Quiet {
-        println!("{message}");
-    }
 }
 
 /// The suggestions with their names, for printing and plotting.

@@ -45,11 +45,7 @@ fn load_config(file: Option<&Path>, overrides: &Overrides) -> clrtrain::Result<C
 }
 
 fn verbosity(common: &cli::CommonArgs) -> Verbosity {
-    if common.quiet {
-        Verbosity::Quiet
-    } else {
-        Verbosity::Auto
-    }
+    Verbosity::from_quiet(common.quiet)
 }
 
 fn train(args: &cli::TrainArgs) -> clrtrain::Result<()> {
@@ -88,12 +84,7 @@ fn evaluate(args: &cli::EvaluateArgs) -> clrtrain::Result<()> {
         batch_size: args.batch_size.max(1),
         output: args.output.clone(),
     };
-    let verbosity = if args.quiet {
-        Verbosity::Quiet
-    } else {
-        Verbosity::Auto
-    };
-    clrtrain::evaluate::evaluate(&options, verbosity).map(|_| ())
+    clrtrain::evaluate::evaluate(&options, Verbosity::from_quiet(args.quiet)).map(|_| ())
 }
 
 fn bench(args: &cli::BenchArgs) -> clrtrain::Result<()> {

@@ -16,6 +16,20 @@ pub enum Verbosity {
     Quiet,
 }
 
+impl Verbosity {
+    /// `Quiet` when asked to be, else `Auto`.
+    pub fn from_quiet(quiet: bool) -> Self {
+        if quiet { Self::Quiet } else { Self::Auto }
+    }
+
+    /// Print a line of the run's story, unless quiet.
+    pub fn say(self, message: &str) {
+        if self != Self::Quiet {
+            println!("{message}");
+        }
+    }
+}
+
 /// Progress display of a training run.
 pub struct TrainProgress {
     bars: Option<(MultiProgress, ProgressBar, ProgressBar)>,

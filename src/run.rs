@@ -29,12 +29,6 @@ pub struct RunSummary {
     pub output: OutputDir,
 }
 
-fn say(verbosity: Verbosity, message: &str) {
-    if verbosity != Verbosity::Quiet {
-        println!("{message}");
-    }
-}
-
 /// Run a whole training as configured. Files appear in the output folder as the run goes, and
 /// stay there when it fails (a diverging loss, say). When `interrupt` is set, the run stops
 /// after the current batch, writes a checkpoint and returns [`Error::Interrupted`].
@@ -66,12 +60,9 @@ fn train_from(
     check_batch_size(config, data.train.len())?;
     let selected = backend::select(config.training.backend)?;
     let schedule = config.schedule(data.train.len());
-    say(verbosity, &format!("backend: {}", selected.description));
-    say(verbosity, &format!("data: {}", data.description));
-    say(
-        verbosity,
-        &describe_schedule(config, &schedule, data.train.len()),
-    );
+    verbosity.say(&format!("backend: {}", selected.description));
+    verbosity.say(&format!("data: {}", data.description));
+    verbosity.say(&describe_schedule(config, &schedule, data.train.len()));
 
     let t = &config.training;
     let mean = Arc::new(mean_image(&data.train));
@@ -140,11 +131,8 @@ fn train_from(
     write_history(&out, &history, &lr_title)?;
     let report = write_evaluation(&out, &data.test, &eval.predictions)?;
     save_model(&out, trainer.model(), &info)?;
-    say(verbosity, &format!("\n{}", report.to_text()));
-    say(
-        verbosity,
-        &format!("outputs written to {}", out.dir().display()),
-    );
+    verbosity.say(&format!("\n{}", report.to_text()));
+    verbosity.say(&format!("outputs written to {}", out.dir().display()));
     Ok(RunSummary {
         history,
         report,
@@ -198,7 +186,7 @@ fn restore(
         into.scheduler.iteration(),
         checkpoint.dir.display()
     );
-    say(verbosity, &message);
+    verbosity.say(&message);
     Ok(checkpoint.state.history.clone())
 }
 
