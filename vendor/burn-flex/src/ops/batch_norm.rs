@@ -1,0 +1,377 @@
+//! Batch normalisation over NCHW data in one or two passes per channel (added for clrtrain; see
+//! vendor/README.md).
+//!
+//! Burn's default `batch_norm_train` and its backward build the statistics out of tensor ops:
+//! every one swaps the batch and channel axes (a full transposing copy), and the normalisation
+//! and gradient take about ten elementwise passes over the activations. Here each channel's
+//! statistics are sums over its `batch` contiguous planes, accumulated in f64, and the output and
+//! input gradient are one pass each.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use burn_backend::DType;
+use burn_backend::ops::{BatchNormTrain, BatchNormTrainBackward};
+use burn_std::{Bytes, Shape, bf16, f16};
+use num_traits::{Float, ToPrimitive};
+
+fn to64<T: Real>(v: T) -> f64 {
+    ToPrimitive::to_f64(&v).unwrap_or(f64::NAN)
+}
+
+use crate::{Flex, FlexTensor, Layout};
+
+trait Real: Float + bytemuck::Pod + burn_backend::Element + Send + Sync + 'static {}
+impl Real for f32 {}
+impl Real for f64 {}
+
+/// `[batch, channels, rest...]` as (batch, channels, elements per channel plane).
+fn dims(shape: &Shape) -> (usize, usize, usize) {
+    let plane = shape.iter().skip(2).product();
+    (shape[0], shape[1], plane)
+}
+
+fn values_typed<T: Real>(t: &FlexTensor) -> Vec<f64> {
+    let t = t.to_contiguous();
+    let s: &[T] = t.as_slice().expect("contiguous");
+    s.iter().map(|&v| to64(v)).collect()
+}
+
+/// A per-channel tensor's values as f64, whatever its float type.
+fn values(t: &FlexTensor) -> Vec<f64> {
+    match t.dtype() {
+        DType::F64 => values_typed::<f64>(t),
+        DType::F32 => values_typed::<f32>(t),
+        dtype => values_typed::<f32>(&half_casts(dtype).0(t.clone())),
+    }
+}
+
+fn tensor_from<T: Real>(data: Vec<T>, shape: Shape) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape),
+        T::dtype(),
+    )
+}
+
+fn channel_tensor<T: Real>(v: &[f64]) -> FlexTensor {
+    let data = v.iter().map(|&x| T::from(x).unwrap_or(T::nan())).collect();
+    tensor_from::<T>(data, Shape::from(vec![v.len()]))
+}
+
+/// Calls `f(channel, plane)` for every (image, channel) plane of `data`, in parallel.
+fn for_each_plane<T: Real>(
+    data: &mut [T],
+    channels: usize,
+    plane: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    if plane == 0 {
+        return;
+    }
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        data.par_chunks_mut(plane)
+            .enumerate()
+            .for_each(|(i, p)| f(i % channels, p));
+    }
+    #[cfg(not(feature = "rayon"))]
+    for (i, p) in data.chunks_mut(plane).enumerate() {
+        f(i % channels, p);
+    }
+}
+
+/// `f(channel)` for every channel, in parallel, collected in channel order.
+fn per_channel<R: Send>(channels: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        (0..channels).into_par_iter().map(f).collect()
+    }
+    #[cfg(not(feature = "rayon"))]
+    (0..channels).map(f).collect()
+}
+
+/// The planes of channel `c` in an NCHW buffer.
+fn planes<T: Real>(
+    data: &[T],
+    (batch, channels, plane): (usize, usize, usize),
+    c: usize,
+) -> impl Iterator<Item = &[T]> {
+    (0..batch).map(move |n| &data[(n * channels + c) * plane..][..plane])
+}
+
+const LANES: usize = 16;
+
+/// `Σ f(v)` over a plane, in `LANES` independent f32/f64 accumulators (so that it vectorises),
+/// returned as f64.
+fn lane_sum<T: Real>(p: &[T], f: impl Fn(T) -> T) -> f64 {
+    let mut acc = [T::zero(); LANES];
+    let chunks = p.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a = *a + f(v);
+        }
+    }
+    let tail: f64 = tail.iter().map(|&v| to64(f(v))).sum();
+    acc.iter().map(|&a| to64(a)).sum::<f64>() + tail
+}
+
+/// Two sums `Σ f(a, b)` over a pair of planes, as [`lane_sum`].
+fn lane_sum2<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> (T, T)) -> (f64, f64) {
+    let (mut acc0, mut acc1) = ([T::zero(); LANES], [T::zero(); LANES]);
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (xa, xb) in ca.zip(cb) {
+        for i in 0..LANES {
+            let (u, v) = f(xa[i], xb[i]);
+            acc0[i] = acc0[i] + u;
+            acc1[i] = acc1[i] + v;
+        }
+    }
+    let (mut s0, mut s1) = (0.0, 0.0);
+    for (&u, &v) in ta.iter().zip(tb) {
+        let (u, v) = f(u, v);
+        s0 += to64(u);
+        s1 += to64(v);
+    }
+    let total = |acc: [T; LANES]| acc.iter().map(|&a| to64(a)).sum::<f64>();
+    (total(acc0) + s0, total(acc1) + s1)
+}
+
+/// `y = x * scale[c] + shift[c]`, one pass.
+fn affine<T: Real>(x: &[T], shape: &Shape, scale: &[f64], shift: &[f64]) -> FlexTensor {
+    let (_, channels, plane) = dims(shape);
+    let mut out = x.to_vec();
+    for_each_plane(&mut out, channels, plane, |c, p| {
+        let (a, b) = (
+            T::from(scale[c]).unwrap_or(T::nan()),
+            T::from(shift[c]).unwrap_or(T::nan()),
+        );
+        for v in p.iter_mut() {
+            *v = *v * a + b;
+        }
+    });
+    tensor_from(out, shape.clone())
+}
+
+/// Inference: normalise with the given statistics.
+pub(crate) fn batch_norm(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    mean: FlexTensor,
+    variance: FlexTensor,
+    epsilon: f64,
+) -> FlexTensor {
+    let (gamma, beta, mean, var) = (
+        values(&gamma),
+        values(&beta),
+        values(&mean),
+        values(&variance),
+    );
+    let scale: Vec<f64> = (0..gamma.len())
+        .map(|c| gamma[c] / (var[c] + epsilon).sqrt())
+        .collect();
+    let shift: Vec<f64> = (0..gamma.len())
+        .map(|c| beta[c] - mean[c] * scale[c])
+        .collect();
+    let shape = x.layout().shape().clone();
+    match x.dtype() {
+        DType::F64 => affine::<f64>(
+            x.to_contiguous().as_slice().expect("contiguous"),
+            &shape,
+            &scale,
+            &shift,
+        ),
+        DType::F32 => affine::<f32>(
+            x.to_contiguous().as_slice().expect("contiguous"),
+            &shape,
+            &scale,
+            &shift,
+        ),
+        dtype => {
+            let (to, from) = half_casts(dtype);
+            let x = to(x);
+            from(affine::<f32>(
+                x.as_slice().expect("contiguous"),
+                &shape,
+                &scale,
+                &shift,
+            ))
+        }
+    }
+}
+
+/// Training: normalise with the batch's own mean and biased variance, and return them.
+pub(crate) fn batch_norm_train(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    epsilon: f64,
+) -> BatchNormTrain<Flex> {
+    match x.dtype() {
+        DType::F64 => train_typed::<f64>(x, gamma, beta, epsilon),
+        DType::F32 => train_typed::<f32>(x, gamma, beta, epsilon),
+        dtype => {
+            let (to, from) = half_casts(dtype);
+            let r = train_typed::<f32>(to(x), to(gamma), to(beta), epsilon);
+            BatchNormTrain::new(from(r.output), from(r.mean), from(r.variance))
+        }
+    }
+}
+
+fn train_typed<T: Real>(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    epsilon: f64,
+) -> BatchNormTrain<Flex> {
+    let shape = x.layout().shape().clone();
+    let d @ (batch, channels, plane) = dims(&shape);
+    let count = (batch * plane).max(1) as f64;
+    let x = x.to_contiguous();
+    let xs: &[T] = x.as_slice().expect("contiguous");
+    // Two passes per channel (mean, then squared deviations) for an accurate variance; each
+    // plane is summed in f32 lanes, the planes in f64.
+    let stats: Vec<(f64, f64)> = per_channel(channels, |c| {
+        let mean = planes(xs, d, c).map(|p| lane_sum(p, |v| v)).sum::<f64>() / count;
+        let m = T::from(mean).unwrap_or(T::nan());
+        let var = planes(xs, d, c)
+            .map(|p| lane_sum(p, |v| (v - m) * (v - m)))
+            .sum::<f64>()
+            / count;
+        (mean, var)
+    });
+    let (gamma, beta) = (values(&gamma), values(&beta));
+    let scale: Vec<f64> = (0..channels)
+        .map(|c| gamma[c] / (stats[c].1 + epsilon).sqrt())
+        .collect();
+    let shift: Vec<f64> = (0..channels)
+        .map(|c| beta[c] - stats[c].0 * scale[c])
+        .collect();
+    let output = affine::<T>(xs, &shape, &scale, &shift);
+    let mean: Vec<f64> = stats.iter().map(|s| s.0).collect();
+    let var: Vec<f64> = stats.iter().map(|s| s.1).collect();
+    BatchNormTrain::new(
+        output,
+        channel_tensor::<T>(&mean),
+        channel_tensor::<T>(&var),
+    )
+}
+
+/// Gradients of [`batch_norm_train`] with respect to its input, `gamma` and `beta`:
+/// `dx = gamma / std * (dy - mean(dy) - x̂ * mean(dy * x̂))`.
+pub(crate) fn batch_norm_train_backward(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    mean: FlexTensor,
+    variance: FlexTensor,
+    epsilon: f64,
+    output_grad: FlexTensor,
+) -> BatchNormTrainBackward<Flex> {
+    match x.dtype() {
+        DType::F64 => backward_typed::<f64>(x, gamma, mean, variance, epsilon, output_grad),
+        DType::F32 => backward_typed::<f32>(x, gamma, mean, variance, epsilon, output_grad),
+        dtype => {
+            let (to, from) = half_casts(dtype);
+            let r = backward_typed::<f32>(
+                to(x),
+                to(gamma),
+                to(mean),
+                to(variance),
+                epsilon,
+                to(output_grad),
+            );
+            BatchNormTrainBackward::new(from(r.x_grad), from(r.gamma_grad), from(r.beta_grad))
+        }
+    }
+}
+
+fn backward_typed<T: Real>(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    mean: FlexTensor,
+    variance: FlexTensor,
+    epsilon: f64,
+    output_grad: FlexTensor,
+) -> BatchNormTrainBackward<Flex> {
+    let shape = x.layout().shape().clone();
+    let d @ (batch, channels, plane) = dims(&shape);
+    let count = (batch * plane).max(1) as f64;
+    let (x, dy) = (x.to_contiguous(), output_grad.to_contiguous());
+    let (xs, dys): (&[T], &[T]) = (
+        x.as_slice().expect("contiguous"),
+        dy.as_slice().expect("contiguous"),
+    );
+    let (gamma, mean, var) = (values(&gamma), values(&mean), values(&variance));
+    let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
+    // Per channel: Σ dy (beta's gradient) and Σ dy·x̂ (gamma's) = Σ dy·(x - mean) / σ.
+    let sums: Vec<(f64, f64)> = per_channel(channels, |c| {
+        let m = T::from(mean[c]).unwrap_or(T::nan());
+        planes(xs, d, c)
+            .zip(planes(dys, d, c))
+            .fold((0.0, 0.0), |(s, sx), (xp, dp)| {
+                let (a, b) = lane_sum2(dp, xp, |g, x| (g, g * (x - m)));
+                (s + a, sx + b * inv_std[c])
+            })
+    });
+    // dx = k·dy + a·x + b per channel, with k = γ/σ, a = -k·mean(dy·x̂)/σ,
+    // b = -k·mean(dy) - a·mean.
+    let coef: Vec<(T, T, T)> = (0..channels)
+        .map(|c| {
+            let k = gamma[c] * inv_std[c];
+            let a = -k * sums[c].1 / count * inv_std[c];
+            let b = -k * sums[c].0 / count - a * mean[c];
+            let t = |v: f64| T::from(v).unwrap_or(T::nan());
+            (t(k), t(a), t(b))
+        })
+        .collect();
+    let mut dx = dys.to_vec();
+    if plane > 0 {
+        let fill = |i: usize, p: &mut [T]| {
+            let (k, a, b) = coef[i % channels];
+            let xp = &xs[i * plane..][..plane];
+            for (g, &xv) in p.iter_mut().zip(xp) {
+                *g = k * *g + a * xv + b;
+            }
+        };
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            dx.par_chunks_mut(plane)
+                .enumerate()
+                .for_each(|(i, p)| fill(i, p));
+        }
+        #[cfg(not(feature = "rayon"))]
+        for (i, p) in dx.chunks_mut(plane).enumerate() {
+            fill(i, p);
+        }
+    }
+    let beta_grad: Vec<f64> = sums.iter().map(|s| s.0).collect();
+    let gamma_grad: Vec<f64> = sums.iter().map(|s| s.1).collect();
+    BatchNormTrainBackward::new(
+        tensor_from(dx, shape),
+        channel_tensor::<T>(&gamma_grad),
+        channel_tensor::<T>(&beta_grad),
+    )
+}
+
+type Cast = fn(FlexTensor) -> FlexTensor;
+
+/// Conversions to f32 and back for a half-precision dtype.
+fn half_casts(dtype: DType) -> (Cast, Cast) {
+    use super::module::{cast_from_f32, cast_to_f32};
+    match dtype {
+        DType::F16 => (
+            |t| cast_to_f32(t, f16::to_f32),
+            |t| cast_from_f32(t, f16::from_f32),
+        ),
+        DType::BF16 => (
+            |t| cast_to_f32(t, bf16::to_f32),
+            |t| cast_from_f32(t, bf16::from_f32),
+        ),
+        dtype => panic!("batch norm: unsupported dtype {dtype:?}"),
+    }
+}

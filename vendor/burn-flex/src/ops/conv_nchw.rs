@@ -1,0 +1,608 @@
+//! 2D convolution gradients, and the forward pass, as im2col + GEMM directly on NCHW data, one
+//! image per task (added for clrtrain; see vendor/README.md).
+//!
+//! Burn's default backward ops run the input gradient through `conv_transpose2d` and the weight
+//! gradient as a convolution whose kernel is the whole output map, both through NCHW <-> NHWC
+//! copies. For MiniGoogLeNet on CIFAR-10 (batch 64) those two took two thirds of a training step,
+//! up to ten times the forward time on 1x1 convolutions. Here every direction is one GEMM per
+//! image (per group) against the image's im2col matrix:
+//!
+//! - forward:        `y[n]   = W · col(x[n]) + b`
+//! - input gradient: `dx[n]  = col2im(Wᵀ · dy[n])`
+//! - weight gradient: `dW   += dy[n] · col(x[n])ᵀ`
+//!
+//! A 1x1 convolution with stride 1 and no padding needs no im2col: `col(x[n])` is `x[n]` itself.
+//! The weight gradient is summed over a fixed number of image chunks, in order, so its value does
+//! not depend on the number of threads.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use burn_backend::DType;
+use burn_backend::ops::ConvOptions;
+use burn_std::{Bytes, Shape, bf16, f16};
+use num_traits::Float;
+
+use crate::{FlexTensor, Layout};
+
+/// Number of partial weight gradients (image chunks) summed in order.
+const WEIGHT_GRAD_CHUNKS: usize = 16;
+
+/// Element types computed natively (half types go through f32).
+pub(crate) trait Real:
+    Float + bytemuck::Pod + burn_backend::Element + Send + Sync + 'static
+{
+}
+impl Real for f32 {}
+impl Real for f64 {}
+
+/// Shapes of one convolution: input `[batch, c_in, h, w]`, weight `[c_out, c_in / groups, kh,
+/// kw]`, output spatial size `oh x ow`.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    batch: usize,
+    c_in: usize,
+    h: usize,
+    w: usize,
+    c_out: usize,
+    groups: usize,
+    kh: usize,
+    kw: usize,
+    stride: [usize; 2],
+    pad: [usize; 2],
+    dilation: [usize; 2],
+    oh: usize,
+    ow: usize,
+}
+
+impl Geometry {
+    fn new(x: &Shape, weight: &Shape, out_hw: [usize; 2], options: &ConvOptions<2>) -> Self {
+        Self {
+            batch: x[0],
+            c_in: x[1],
+            h: x[2],
+            w: x[3],
+            c_out: weight[0],
+            groups: options.groups,
+            kh: weight[2],
+            kw: weight[3],
+            stride: options.stride,
+            pad: options.padding_begin(),
+            dilation: options.dilation,
+            oh: out_hw[0],
+            ow: out_hw[1],
+        }
+    }
+
+    /// Output size of the forward pass (the end padding may differ from the begin padding).
+    fn forward_out(x: &Shape, weight: &Shape, options: &ConvOptions<2>) -> [usize; 2] {
+        let size = |i: usize| {
+            let span = options.dilation[i] * (weight[2 + i] - 1) + 1;
+            let padded = x[2 + i] + options.padding[i].0 + options.padding[i].1;
+            (padded - span) / options.stride[i] + 1
+        };
+        [size(0), size(1)]
+    }
+
+    fn in_image(&self) -> usize {
+        self.c_in * self.h * self.w
+    }
+    fn out_image(&self) -> usize {
+        self.c_out * self.positions()
+    }
+    fn positions(&self) -> usize {
+        self.oh * self.ow
+    }
+    fn c_in_group(&self) -> usize {
+        self.c_in / self.groups
+    }
+    fn c_out_group(&self) -> usize {
+        self.c_out / self.groups
+    }
+    /// Rows of the im2col matrix (and columns of the weight matrix) per group.
+    fn group_rows(&self) -> usize {
+        self.c_in_group() * self.kh * self.kw
+    }
+    fn weight_len(&self) -> usize {
+        self.c_out * self.group_rows()
+    }
+    /// A 1x1 convolution whose im2col matrix is the image itself.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
+    }
+    /// Length of one image's im2col matrix (none for a pointwise convolution).
+    fn col_len(&self) -> usize {
+        if self.pointwise() {
+            0
+        } else {
+            self.c_in * self.kh * self.kw * self.positions()
+        }
+    }
+}
+
+/// Whether the NCHW path computes the forward pass: faster than flex's NHWC im2col and its
+/// small-channel kernel on every MiniGoogLeNet shape measured (e.g. 3 -> 96 channels, 3x3:
+/// 5 ms against 24 ms for a batch of 64). Grouped convolutions keep flex's own (depthwise) paths.
+pub(crate) fn handles_forward(x: &FlexTensor, options: &ConvOptions<2>) -> bool {
+    matches!(x.dtype(), DType::F32 | DType::F64) && options.groups == 1
+}
+
+/// Forward 2D convolution (f32 and f64).
+pub(crate) fn conv2d(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    match x.dtype() {
+        DType::F32 => conv2d_typed::<f32>(x, weight, bias, options),
+        DType::F64 => conv2d_typed::<f64>(x, weight, bias, options),
+        dtype => panic!("conv2d (NCHW): unsupported dtype {dtype:?}"),
+    }
+}
+
+/// Gradient of a 2D convolution with respect to its input.
+pub(crate) fn conv2d_x_backward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    output_grad: FlexTensor,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    let x_shape = x.layout().shape().clone();
+    drop(x);
+    through_f32(
+        [weight, output_grad],
+        |[weight, output_grad]| match weight.dtype() {
+            DType::F64 => x_backward_typed::<f64>(&x_shape, weight, output_grad, options),
+            _ => x_backward_typed::<f32>(&x_shape, weight, output_grad, options),
+        },
+    )
+}
+
+/// Gradient of a 2D convolution with respect to its weight.
+pub(crate) fn conv2d_weight_backward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    output_grad: FlexTensor,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    let w_shape = weight.layout().shape().clone();
+    drop(weight);
+    through_f32([x, output_grad], |[x, output_grad]| match x.dtype() {
+        DType::F64 => weight_backward_typed::<f64>(x, &w_shape, output_grad, options),
+        _ => weight_backward_typed::<f32>(x, &w_shape, output_grad, options),
+    })
+}
+
+/// Gradient of a 2D convolution with respect to its bias: the output gradient summed per channel.
+pub(crate) fn conv2d_bias_backward(output_grad: FlexTensor) -> FlexTensor {
+    match output_grad.dtype() {
+        DType::F64 => bias_backward_typed::<f64>(output_grad),
+        DType::F32 => bias_backward_typed::<f32>(output_grad),
+        DType::F16 => {
+            use super::module::{cast_from_f32, cast_to_f32};
+            let grad = bias_backward_typed::<f32>(cast_to_f32(output_grad, f16::to_f32));
+            cast_from_f32(grad, f16::from_f32)
+        }
+        _ => {
+            use super::module::{cast_from_f32, cast_to_f32};
+            let grad = bias_backward_typed::<f32>(cast_to_f32(output_grad, bf16::to_f32));
+            cast_from_f32(grad, bf16::from_f32)
+        }
+    }
+}
+
+fn bias_backward_typed<T: Real>(output_grad: FlexTensor) -> FlexTensor {
+    let shape = output_grad.layout().shape().clone();
+    let (channels, plane) = (shape[1], shape[2] * shape[3]);
+    let dy = contiguous::<T>(&output_grad);
+    let dys: &[T] = dy.as_slice().expect("contiguous");
+    let mut db = vec![T::zero(); channels];
+    if plane > 0 {
+        for (i, chunk) in dys.chunks(plane).enumerate() {
+            let sum = chunk.iter().fold(T::zero(), |acc, &v| acc + v);
+            db[i % channels] = db[i % channels] + sum;
+        }
+    }
+    tensor_from(db, Shape::from(vec![channels]))
+}
+
+/// Runs `f` on f32/f64 tensors as they are, and on half-precision ones converted to f32 and back.
+fn through_f32(
+    tensors: [FlexTensor; 2],
+    f: impl FnOnce([FlexTensor; 2]) -> FlexTensor,
+) -> FlexTensor {
+    use super::module::{cast_from_f32, cast_to_f32};
+    match tensors[0].dtype() {
+        DType::F16 => cast_from_f32(
+            f(tensors.map(|t| cast_to_f32(t, f16::to_f32))),
+            f16::from_f32,
+        ),
+        DType::BF16 => cast_from_f32(
+            f(tensors.map(|t| cast_to_f32(t, bf16::to_f32))),
+            bf16::from_f32,
+        ),
+        _ => f(tensors),
+    }
+}
+
+fn contiguous<T: Real>(t: &FlexTensor) -> FlexTensor {
+    t.to_contiguous()
+}
+
+fn tensor_from<T: Real>(data: Vec<T>, shape: Shape) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape),
+        T::dtype(),
+    )
+}
+
+fn conv2d_typed<T: Real>(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    let out_hw = Geometry::forward_out(x.layout().shape(), weight.layout().shape(), options);
+    let g = Geometry::new(x.layout().shape(), weight.layout().shape(), out_hw, options);
+    let (x, weight) = (contiguous::<T>(&x), contiguous::<T>(&weight));
+    let bias = bias.map(|b| contiguous::<T>(&b));
+    let xs: &[T] = x.as_slice().expect("contiguous");
+    let ws: &[T] = weight.as_slice().expect("contiguous");
+    let bs: Option<&[T]> = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
+
+    let mut out = vec![T::zero(); g.batch * g.out_image()];
+    for_each_image(&mut out, g.out_image(), g.col_len(), |n, y, col| {
+        let x_n = &xs[n * g.in_image()..][..g.in_image()];
+        let col: &[T] = if g.pointwise() {
+            x_n
+        } else {
+            im2col(&g, x_n, col);
+            col
+        };
+        let p = g.positions();
+        if let Some(b) = bs {
+            for (row, &v) in y.chunks_mut(p).zip(b) {
+                row.fill(v);
+            }
+        }
+        for grp in 0..g.groups {
+            let (m, k) = (g.c_out_group(), g.group_rows());
+            gemm(
+                Mat::row_major(&mut y[grp * m * p..], p),
+                Operand::row_major(&ws[grp * m * k..], k),
+                Operand::row_major(&col[grp * k * p..], p),
+                [m, p, k],
+                bs.is_some(),
+            );
+        }
+    });
+    tensor_from(out, Shape::from(vec![g.batch, g.c_out, g.oh, g.ow]))
+}
+
+fn x_backward_typed<T: Real>(
+    x_shape: &Shape,
+    weight: FlexTensor,
+    output_grad: FlexTensor,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    let dy_shape = output_grad.layout().shape();
+    let g = Geometry::new(
+        x_shape,
+        weight.layout().shape(),
+        [dy_shape[2], dy_shape[3]],
+        options,
+    );
+    let (weight, output_grad) = (contiguous::<T>(&weight), contiguous::<T>(&output_grad));
+    let ws: &[T] = weight.as_slice().expect("contiguous");
+    let dys: &[T] = output_grad.as_slice().expect("contiguous");
+
+    let mut dx = vec![T::zero(); g.batch * g.in_image()];
+    for_each_image(&mut dx, g.in_image(), g.col_len(), |n, dx_n, dcol| {
+        let dy_n = &dys[n * g.out_image()..][..g.out_image()];
+        let (m, k, p) = (g.c_out_group(), g.group_rows(), g.positions());
+        // dcol (k x p) = Wᵀ (k x m) · dy (m x p), per group
+        let columns = |dcol: &mut [T]| {
+            for grp in 0..g.groups {
+                gemm(
+                    Mat::row_major(&mut dcol[grp * k * p..], p),
+                    Operand::transposed(&ws[grp * m * k..], k),
+                    Operand::row_major(&dy_n[grp * m * p..], p),
+                    [k, p, m],
+                    false,
+                );
+            }
+        };
+        if g.pointwise() {
+            columns(dx_n);
+        } else {
+            columns(dcol);
+            col2im(&g, dcol, dx_n);
+        }
+    });
+    tensor_from(dx, x_shape.clone())
+}
+
+fn weight_backward_typed<T: Real>(
+    x: FlexTensor,
+    w_shape: &Shape,
+    output_grad: FlexTensor,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    let dy_shape = output_grad.layout().shape();
+    let g = Geometry::new(
+        x.layout().shape(),
+        w_shape,
+        [dy_shape[2], dy_shape[3]],
+        options,
+    );
+    let (x, output_grad) = (contiguous::<T>(&x), contiguous::<T>(&output_grad));
+    let xs: &[T] = x.as_slice().expect("contiguous");
+    let dys: &[T] = output_grad.as_slice().expect("contiguous");
+
+    let chunk = g.batch.div_ceil(WEIGHT_GRAD_CHUNKS).max(1);
+    let partial = |c: usize| {
+        let mut dw = vec![T::zero(); g.weight_len()];
+        with_scratch(g.col_len(), |col: &mut [T]| {
+            let (m, k, p) = (g.c_out_group(), g.group_rows(), g.positions());
+            for n in c * chunk..((c + 1) * chunk).min(g.batch) {
+                let x_n = &xs[n * g.in_image()..][..g.in_image()];
+                let dy_n = &dys[n * g.out_image()..][..g.out_image()];
+                let col: &[T] = if g.pointwise() {
+                    x_n
+                } else {
+                    im2col(&g, x_n, col);
+                    col
+                };
+                for grp in 0..g.groups {
+                    // dW (m x k) += dy (m x p) · colᵀ (p x k)
+                    gemm(
+                        Mat::row_major(&mut dw[grp * m * k..], k),
+                        Operand::row_major(&dy_n[grp * m * p..], p),
+                        Operand::transposed(&col[grp * k * p..], p),
+                        [m, k, p],
+                        n > c * chunk,
+                    );
+                }
+            }
+        });
+        dw
+    };
+    let chunks = g.batch.div_ceil(chunk);
+    #[cfg(feature = "rayon")]
+    let partials: Vec<Vec<T>> = {
+        use rayon::prelude::*;
+        (0..chunks).into_par_iter().map(partial).collect()
+    };
+    #[cfg(not(feature = "rayon"))]
+    let partials: Vec<Vec<T>> = (0..chunks).map(partial).collect();
+
+    let mut parts = partials.into_iter();
+    let mut dw = parts
+        .next()
+        .unwrap_or_else(|| vec![T::zero(); g.weight_len()]);
+    for part in parts {
+        for (a, b) in dw.iter_mut().zip(part) {
+            *a = *a + b;
+        }
+    }
+    tensor_from(dw, w_shape.clone())
+}
+
+/// Calls `f(n, out_n, scratch)` for every image `n`, in parallel, with `out` split into images of
+/// `per_image` elements and a scratch buffer of `scratch_len` (contents unspecified).
+fn for_each_image<T: Real>(
+    out: &mut [T],
+    per_image: usize,
+    scratch_len: usize,
+    f: impl Fn(usize, &mut [T], &mut [T]) + Send + Sync,
+) {
+    if per_image == 0 {
+        return;
+    }
+    let run = |(n, out_n): (usize, &mut [T])| with_scratch(scratch_len, |s| f(n, out_n, s));
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(per_image).enumerate().for_each(run);
+    }
+    #[cfg(not(feature = "rayon"))]
+    out.chunks_mut(per_image).enumerate().for_each(run);
+}
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    /// Per-thread im2col buffer, kept between calls: a fresh multi-megabyte buffer per image
+    /// costs page faults and zeroing that showed up in the profile.
+    static SCRATCH: core::cell::RefCell<Vec<u64>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a scratch slice of `len` elements (contents unspecified).
+fn with_scratch<T: Real, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    #[cfg(feature = "std")]
+    {
+        let words = (len * core::mem::size_of::<T>()).div_ceil(8);
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => {
+                if buf.len() < words {
+                    buf.resize(words, 0);
+                }
+                let s: &mut [T] = bytemuck::cast_slice_mut(&mut buf[..words]);
+                f(&mut s[..len])
+            }
+            // Only if `f` re-entered on this thread (a work-stealing wait): a buffer of its own.
+            Err(_) => f(&mut vec![T::zero(); len]),
+        })
+    }
+    #[cfg(not(feature = "std"))]
+    f(&mut vec![T::zero(); len])
+}
+
+/// Output positions `[lo, hi)` along one axis whose input index `o * stride + offset` lies in
+/// `[0, len)`.
+fn valid_range(out_len: usize, len: usize, stride: usize, offset: isize) -> (usize, usize) {
+    let lo = if offset >= 0 { 0 } else { (-offset) as usize }
+        .div_ceil(stride)
+        .min(out_len);
+    let end = len as isize - offset;
+    let hi = if end <= 0 {
+        0
+    } else {
+        (end as usize).div_ceil(stride).min(out_len)
+    };
+    (lo, hi.max(lo))
+}
+
+/// Visits every (im2col row, output row) pair with the input row it reads and the valid output
+/// columns: `visit(col_row_index, oy, Some((iy, x_lo, x_hi, x_offset)))`, or `None` when the whole
+/// output row falls in the padding.
+fn for_each_tap(
+    g: &Geometry,
+    mut visit: impl FnMut(usize, usize, usize, Option<(usize, usize, usize, isize)>),
+) {
+    let mut row = 0;
+    for ci in 0..g.c_in {
+        for ky in 0..g.kh {
+            let off_y = (ky * g.dilation[0]) as isize - g.pad[0] as isize;
+            let (y_lo, y_hi) = valid_range(g.oh, g.h, g.stride[0], off_y);
+            for kx in 0..g.kw {
+                let off_x = (kx * g.dilation[1]) as isize - g.pad[1] as isize;
+                let (x_lo, x_hi) = valid_range(g.ow, g.w, g.stride[1], off_x);
+                for oy in 0..g.oh {
+                    let tap = (oy >= y_lo && oy < y_hi).then(|| {
+                        let iy = ((oy * g.stride[0]) as isize + off_y) as usize;
+                        (iy, x_lo, x_hi, off_x)
+                    });
+                    visit(row, ci, oy, tap);
+                }
+                row += 1;
+            }
+        }
+    }
+}
+
+/// im2col of one image: row `(ci, ky, kx)`, column `(oy, ox)` holds the input pixel the kernel
+/// tap reads at that output position, zero in the padding.
+fn im2col<T: Real>(g: &Geometry, x: &[T], col: &mut [T]) {
+    let (p, plane) = (g.positions(), g.h * g.w);
+    let sx = g.stride[1];
+    for_each_tap(g, |row, ci, oy, tap| {
+        let dst = &mut col[row * p + oy * g.ow..][..g.ow];
+        let Some((iy, lo, hi, off_x)) = tap else {
+            dst.fill(T::zero());
+            return;
+        };
+        let src = &x[ci * plane + iy * g.w..][..g.w];
+        dst[..lo].fill(T::zero());
+        dst[hi..].fill(T::zero());
+        if sx == 1 {
+            let start = (lo as isize + off_x) as usize;
+            dst[lo..hi].copy_from_slice(&src[start..start + hi - lo]);
+        } else {
+            for (ox, d) in dst.iter_mut().enumerate().take(hi).skip(lo) {
+                *d = src[((ox * sx) as isize + off_x) as usize];
+            }
+        }
+    });
+}
+
+/// Adjoint of [`im2col`]: adds every column entry back onto the input pixel it was read from.
+fn col2im<T: Real>(g: &Geometry, col: &[T], dx: &mut [T]) {
+    let (p, plane) = (g.positions(), g.h * g.w);
+    let sx = g.stride[1];
+    dx.fill(T::zero());
+    for_each_tap(g, |row, ci, oy, tap| {
+        let Some((iy, lo, hi, off_x)) = tap else {
+            return;
+        };
+        let src = &col[row * p + oy * g.ow..][..g.ow];
+        let dst = &mut dx[ci * plane + iy * g.w..][..g.w];
+        if sx == 1 {
+            let start = (lo as isize + off_x) as usize;
+            for (d, &s) in dst[start..start + hi - lo].iter_mut().zip(&src[lo..hi]) {
+                *d = *d + s;
+            }
+        } else {
+            for (ox, &s) in src.iter().enumerate().take(hi).skip(lo) {
+                let d = &mut dst[((ox * sx) as isize + off_x) as usize];
+                *d = *d + s;
+            }
+        }
+    });
+}
+
+/// A row-major output matrix: `data[i * row_stride + j]`.
+struct Mat<'a, T> {
+    data: &'a mut [T],
+    row_stride: usize,
+}
+
+impl<'a, T> Mat<'a, T> {
+    fn row_major(data: &'a mut [T], row_stride: usize) -> Self {
+        Self { data, row_stride }
+    }
+}
+
+/// A GEMM operand: element `(i, j)` at `data[i * row_stride + j * col_stride]`.
+struct Operand<'a, T> {
+    data: &'a [T],
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a, T> Operand<'a, T> {
+    fn row_major(data: &'a [T], row_stride: usize) -> Self {
+        Self {
+            data,
+            row_stride,
+            col_stride: 1,
+        }
+    }
+    /// The transpose of a row-major matrix with row stride `stride`.
+    fn transposed(data: &'a [T], stride: usize) -> Self {
+        Self {
+            data,
+            row_stride: 1,
+            col_stride: stride,
+        }
+    }
+    fn last_index(&self, rows: usize, cols: usize) -> usize {
+        (rows - 1) * self.row_stride + (cols - 1) * self.col_stride
+    }
+}
+
+/// `dst (m x n) = [dst +] lhs (m x k) · rhs (k x n)`, single-threaded (images run in parallel).
+fn gemm<T: Real>(dst: Mat<T>, lhs: Operand<T>, rhs: Operand<T>, [m, n, k]: [usize; 3], add: bool) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    // The raw-pointer GEMM below reads and writes only inside these bounds.
+    assert!((m - 1) * dst.row_stride + n <= dst.data.len());
+    assert!(lhs.last_index(m, k) < lhs.data.len());
+    assert!(rhs.last_index(k, n) < rhs.data.len());
+    // SAFETY: the asserts above keep every access inside the slices; dst does not alias the
+    // operands (it is a distinct &mut).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.data.as_mut_ptr(),
+            1,
+            dst.row_stride as isize,
+            add,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
