@@ -11,18 +11,16 @@ use alloc::vec;
 use alloc::vec::Vec;
 use burn_backend::DType;
 use burn_backend::ops::{BatchNormTrain, BatchNormTrainBackward};
-use burn_std::{Bytes, Shape, bf16, f16};
-use num_traits::{Float, ToPrimitive};
+use burn_std::Shape;
+use num_traits::ToPrimitive;
+
+use super::conv_nchw::{Real, half_casts, tensor_from};
 
 fn to64<T: Real>(v: T) -> f64 {
     ToPrimitive::to_f64(&v).unwrap_or(f64::NAN)
 }
 
-use crate::{Flex, FlexTensor, Layout};
-
-trait Real: Float + bytemuck::Pod + burn_backend::Element + Send + Sync + 'static {}
-impl Real for f32 {}
-impl Real for f64 {}
+use crate::{Flex, FlexTensor};
 
 /// `[batch, channels, rest...]` as (batch, channels, elements per channel plane).
 fn dims(shape: &Shape) -> (usize, usize, usize) {
@@ -43,14 +41,6 @@ fn values(t: &FlexTensor) -> Vec<f64> {
         DType::F32 => values_typed::<f32>(t),
         dtype => values_typed::<f32>(&half_casts(dtype).0(t.clone())),
     }
-}
-
-fn tensor_from<T: Real>(data: Vec<T>, shape: Shape) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(data),
-        Layout::contiguous(shape),
-        T::dtype(),
-    )
 }
 
 fn channel_tensor<T: Real>(v: &[f64]) -> FlexTensor {
@@ -356,22 +346,4 @@ fn backward_typed<T: Real>(
         channel_tensor::<T>(&gamma_grad),
         channel_tensor::<T>(&beta_grad),
     )
-}
-
-type Cast = fn(FlexTensor) -> FlexTensor;
-
-/// Conversions to f32 and back for a half-precision dtype.
-fn half_casts(dtype: DType) -> (Cast, Cast) {
-    use super::module::{cast_from_f32, cast_to_f32};
-    match dtype {
-        DType::F16 => (
-            |t| cast_to_f32(t, f16::to_f32),
-            |t| cast_from_f32(t, f16::from_f32),
-        ),
-        DType::BF16 => (
-            |t| cast_to_f32(t, bf16::to_f32),
-            |t| cast_from_f32(t, bf16::from_f32),
-        ),
-        dtype => panic!("batch norm: unsupported dtype {dtype:?}"),
-    }
 }

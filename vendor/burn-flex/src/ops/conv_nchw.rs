@@ -178,15 +178,9 @@ pub(crate) fn conv2d_bias_backward(output_grad: FlexTensor) -> FlexTensor {
     match output_grad.dtype() {
         DType::F64 => bias_backward_typed::<f64>(output_grad),
         DType::F32 => bias_backward_typed::<f32>(output_grad),
-        DType::F16 => {
-            use super::module::{cast_from_f32, cast_to_f32};
-            let grad = bias_backward_typed::<f32>(cast_to_f32(output_grad, f16::to_f32));
-            cast_from_f32(grad, f16::from_f32)
-        }
-        _ => {
-            use super::module::{cast_from_f32, cast_to_f32};
-            let grad = bias_backward_typed::<f32>(cast_to_f32(output_grad, bf16::to_f32));
-            cast_from_f32(grad, bf16::from_f32)
+        dtype => {
+            let (to, from) = half_casts(dtype);
+            from(bias_backward_typed::<f32>(to(output_grad)))
         }
     }
 }
@@ -194,7 +188,7 @@ pub(crate) fn conv2d_bias_backward(output_grad: FlexTensor) -> FlexTensor {
 fn bias_backward_typed<T: Real>(output_grad: FlexTensor) -> FlexTensor {
     let shape = output_grad.layout().shape().clone();
     let (channels, plane) = (shape[1], shape[2] * shape[3]);
-    let dy = contiguous::<T>(&output_grad);
+    let dy = output_grad.to_contiguous();
     let dys: &[T] = dy.as_slice().expect("contiguous");
     let mut db = vec![T::zero(); channels];
     if plane > 0 {
@@ -211,25 +205,34 @@ fn through_f32(
     tensors: [FlexTensor; 2],
     f: impl FnOnce([FlexTensor; 2]) -> FlexTensor,
 ) -> FlexTensor {
-    use super::module::{cast_from_f32, cast_to_f32};
     match tensors[0].dtype() {
-        DType::F16 => cast_from_f32(
-            f(tensors.map(|t| cast_to_f32(t, f16::to_f32))),
-            f16::from_f32,
-        ),
-        DType::BF16 => cast_from_f32(
-            f(tensors.map(|t| cast_to_f32(t, bf16::to_f32))),
-            bf16::from_f32,
-        ),
-        _ => f(tensors),
+        DType::F32 | DType::F64 => f(tensors),
+        dtype => {
+            let (to, from) = half_casts(dtype);
+            from(f(tensors.map(to)))
+        }
     }
 }
 
-fn contiguous<T: Real>(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
+pub(super) type Cast = fn(FlexTensor) -> FlexTensor;
+
+/// Conversions to f32 and back for a half-precision dtype (these kernels compute f32 and f64).
+pub(super) fn half_casts(dtype: DType) -> (Cast, Cast) {
+    use super::module::{cast_from_f32, cast_to_f32};
+    match dtype {
+        DType::F16 => (
+            |t| cast_to_f32(t, f16::to_f32),
+            |t| cast_from_f32(t, f16::from_f32),
+        ),
+        DType::BF16 => (
+            |t| cast_to_f32(t, bf16::to_f32),
+            |t| cast_from_f32(t, bf16::from_f32),
+        ),
+        dtype => panic!("unsupported dtype {dtype:?}"),
+    }
 }
 
-fn tensor_from<T: Real>(data: Vec<T>, shape: Shape) -> FlexTensor {
+pub(super) fn tensor_from<T: Real>(data: Vec<T>, shape: Shape) -> FlexTensor {
     FlexTensor::new(
         Bytes::from_elems(data),
         Layout::contiguous(shape),
@@ -245,8 +248,8 @@ fn conv2d_typed<T: Real>(
 ) -> FlexTensor {
     let out_hw = Geometry::forward_out(x.layout().shape(), weight.layout().shape(), options);
     let g = Geometry::new(x.layout().shape(), weight.layout().shape(), out_hw, options);
-    let (x, weight) = (contiguous::<T>(&x), contiguous::<T>(&weight));
-    let bias = bias.map(|b| contiguous::<T>(&b));
+    let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+    let bias = bias.map(|b| b.to_contiguous());
     let xs: &[T] = x.as_slice().expect("contiguous");
     let ws: &[T] = weight.as_slice().expect("contiguous");
     let bs: Option<&[T]> = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
@@ -293,7 +296,7 @@ fn x_backward_typed<T: Real>(
         [dy_shape[2], dy_shape[3]],
         options,
     );
-    let (weight, output_grad) = (contiguous::<T>(&weight), contiguous::<T>(&output_grad));
+    let (weight, output_grad) = (weight.to_contiguous(), output_grad.to_contiguous());
     let ws: &[T] = weight.as_slice().expect("contiguous");
     let dys: &[T] = output_grad.as_slice().expect("contiguous");
 
@@ -336,7 +339,7 @@ fn weight_backward_typed<T: Real>(
         [dy_shape[2], dy_shape[3]],
         options,
     );
-    let (x, output_grad) = (contiguous::<T>(&x), contiguous::<T>(&output_grad));
+    let (x, output_grad) = (x.to_contiguous(), output_grad.to_contiguous());
     let xs: &[T] = x.as_slice().expect("contiguous");
     let dys: &[T] = output_grad.as_slice().expect("contiguous");
 
