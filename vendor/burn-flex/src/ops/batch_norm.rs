@@ -48,27 +48,38 @@ fn channel_tensor<T: Real>(v: &[f64]) -> FlexTensor {
     tensor_from::<T>(data, Shape::from(vec![v.len()]))
 }
 
-/// Calls `f(channel, plane)` for every (image, channel) plane of `data`, in parallel.
-fn for_each_plane<T: Real>(
-    data: &mut [T],
-    channels: usize,
-    plane: usize,
-    f: impl Fn(usize, &mut [T]) + Sync + Send,
-) {
-    if plane == 0 {
-        return;
+/// A new NCHW buffer with `out[j] = f(coef[channel], a[j], b[j])`, written once, plane by plane
+/// in parallel (no copy of an input made first).
+fn map_planes<T: Real, C: Copy + Sync>(
+    a: &[T],
+    b: &[T],
+    (channels, plane): (usize, usize),
+    coef: &[C],
+    f: impl Fn(C, T, T) -> T + Sync + Send,
+) -> Vec<T> {
+    assert_eq!(a.len(), b.len());
+    let mut out: Vec<T> = Vec::with_capacity(a.len());
+    if plane > 0 {
+        let fill = |(i, o): (usize, &mut [core::mem::MaybeUninit<T>])| {
+            let c = coef[i % channels];
+            let range = i * plane..i * plane + o.len();
+            for (o, (&u, &v)) in o.iter_mut().zip(a[range.clone()].iter().zip(&b[range])) {
+                o.write(f(c, u, v));
+            }
+        };
+        let spare = &mut out.spare_capacity_mut()[..a.len()];
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            spare.par_chunks_mut(plane).enumerate().for_each(fill);
+        }
+        #[cfg(not(feature = "rayon"))]
+        spare.chunks_mut(plane).enumerate().for_each(fill);
     }
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        data.par_chunks_mut(plane)
-            .enumerate()
-            .for_each(|(i, p)| f(i % channels, p));
-    }
-    #[cfg(not(feature = "rayon"))]
-    for (i, p) in data.chunks_mut(plane).enumerate() {
-        f(i % channels, p);
-    }
+    // SAFETY: with `plane > 0` the chunks cover all `a.len()` slots and `fill` writes every slot
+    // of its chunk (the inputs are as long as the output); with `plane == 0` the length is 0.
+    unsafe { out.set_len(if plane > 0 { a.len() } else { 0 }) };
+    out
 }
 
 /// `f(channel)` for every channel, in parallel, collected in channel order.
@@ -133,16 +144,13 @@ fn lane_sum2<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> (T, T)) -> (f64, f64
 /// `y = x * scale[c] + shift[c]`, one pass.
 fn affine<T: Real>(x: &[T], shape: &Shape, scale: &[f64], shift: &[f64]) -> FlexTensor {
     let (_, channels, plane) = dims(shape);
-    let mut out = x.to_vec();
-    for_each_plane(&mut out, channels, plane, |c, p| {
-        let (a, b) = (
-            T::from(scale[c]).unwrap_or(T::nan()),
-            T::from(shift[c]).unwrap_or(T::nan()),
-        );
-        for v in p.iter_mut() {
-            *v = *v * a + b;
-        }
-    });
+    let t = |v: f64| T::from(v).unwrap_or(T::nan());
+    let coef: Vec<(T, T)> = scale
+        .iter()
+        .zip(shift)
+        .map(|(&a, &b)| (t(a), t(b)))
+        .collect();
+    let out = map_planes(x, x, (channels, plane), &coef, |(a, b), v, _| v * a + b);
     tensor_from(out, shape.clone())
 }
 
@@ -318,27 +326,9 @@ fn backward_typed<T: Real>(
             (t(k), t(a), t(b))
         })
         .collect();
-    let mut dx = dys.to_vec();
-    if plane > 0 {
-        let fill = |i: usize, p: &mut [T]| {
-            let (k, a, b) = coef[i % channels];
-            let xp = &xs[i * plane..][..plane];
-            for (g, &xv) in p.iter_mut().zip(xp) {
-                *g = k * *g + a * xv + b;
-            }
-        };
-        #[cfg(feature = "rayon")]
-        {
-            use rayon::prelude::*;
-            dx.par_chunks_mut(plane)
-                .enumerate()
-                .for_each(|(i, p)| fill(i, p));
-        }
-        #[cfg(not(feature = "rayon"))]
-        for (i, p) in dx.chunks_mut(plane).enumerate() {
-            fill(i, p);
-        }
-    }
+    let dx = map_planes(dys, xs, (channels, plane), &coef, |(k, a, b), g, x| {
+        k * g + a * x + b
+    });
     let beta_grad: Vec<f64> = sums.iter().map(|s| s.0).collect();
     let gamma_grad: Vec<f64> = sums.iter().map(|s| s.1).collect();
     BatchNormTrainBackward::new(
