@@ -1,52 +1,32 @@
 //! The one place where a compute backend is chosen. Everything below works on a [`Device`] and
 //! is backend-agnostic; each backend is compiled in by its Cargo feature.
 
-use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::str::FromStr;
 
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// A backend as named in configs and on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    /// A GPU when one is found (CUDA, then wgpu), the `flex` CPU backend otherwise.
-    Auto,
-    /// Burn's pure-Rust multithreaded CPU backend.
-    Flex,
-    /// Burn's deprecated ndarray CPU backend (about 40x slower than flex).
-    Ndarray,
-    /// GPU through wgpu: Vulkan, Metal or DX12.
-    Wgpu,
-    /// NVIDIA GPU through CUDA.
-    Cuda,
+crate::named_enum! {
+    /// A backend as named in configs and on the command line.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum BackendKind("backend") {
+        /// A GPU when one is found (CUDA, then wgpu), the `flex` CPU backend otherwise.
+        Auto = "auto",
+        /// Burn's pure-Rust multithreaded CPU backend.
+        Flex = "flex",
+        /// Burn's deprecated ndarray CPU backend (about 80x slower than flex).
+        Ndarray = "ndarray",
+        /// GPU through wgpu: Vulkan, Metal or DX12.
+        Wgpu = "wgpu",
+        /// NVIDIA GPU through CUDA.
+        Cuda = "cuda",
+    }
 }
 
 impl BackendKind {
-    /// All kinds, in `--help` order.
-    pub const ALL: [BackendKind; 5] = [
-        BackendKind::Auto,
-        BackendKind::Flex,
-        BackendKind::Ndarray,
-        BackendKind::Wgpu,
-        BackendKind::Cuda,
-    ];
-
-    /// Name in configs and flags.
-    pub fn name(self) -> &'static str {
-        match self {
-            BackendKind::Auto => "auto",
-            BackendKind::Flex => "flex",
-            BackendKind::Ndarray => "ndarray",
-            BackendKind::Wgpu => "wgpu",
-            BackendKind::Cuda => "cuda",
-        }
-    }
-
     /// Whether this binary was compiled with the backend's feature.
     pub fn compiled(self) -> bool {
         match self {
@@ -56,25 +36,6 @@ impl BackendKind {
             BackendKind::Wgpu => cfg!(feature = "wgpu"),
             BackendKind::Cuda => cfg!(feature = "cuda"),
         }
-    }
-}
-
-impl fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for BackendKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        BackendKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                format!("unknown backend '{s}' (expected auto, flex, ndarray, wgpu or cuda)")
-            })
     }
 }
 
@@ -245,7 +206,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for k in BackendKind::ALL {
+        for &k in BackendKind::ALL {
             assert_eq!(k.name().parse::<BackendKind>(), Ok(k));
         }
         assert!("tpu".parse::<BackendKind>().unwrap_err().contains("tpu"));

@@ -17,16 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::fit::{Position, TrainState};
 use crate::history::History;
+use crate::outputs::{CHECKPOINTS, CONFIG, SCHEDULER, STATE, write_file};
 use crate::saved_model::ModelInfo;
-use crate::schedule::CyclicLrScheduler;
-use crate::train::{Position, Trainer};
-
-/// The checkpoints folder inside an output folder.
-pub const DIR: &str = "checkpoints";
-const SCHEDULER_FILE: &str = "scheduler.bpk";
-const STATE_FILE: &str = "state.json";
-const CONFIG_FILE: &str = "config.toml";
 
 /// The plain-data part of a checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,11 +37,10 @@ pub struct Checkpoint {
     pub state: State,
 }
 
-/// What a checkpoint is made of, besides the plain data.
+/// What a checkpoint is made of.
 pub struct Parts<'a> {
     pub config: &'a Config,
-    pub trainer: &'a Trainer,
-    pub scheduler: &'a CyclicLrScheduler,
+    pub state: &'a TrainState,
     pub info: &'a ModelInfo,
 }
 
@@ -60,16 +53,20 @@ pub fn name(position: &Position) -> String {
     }
 }
 
-/// Write the checkpoint at `state.position` into `output/checkpoints/`, then drop the ones no
-/// longer kept. Returns its folder.
-pub fn save(output: &Path, parts: &Parts, state: &State) -> Result<PathBuf> {
-    let root = output.join(DIR);
+/// Write the checkpoint at the state's position into `output/checkpoints/`, then drop the ones
+/// no longer kept. Returns its folder.
+pub fn save(output: &Path, parts: &Parts) -> Result<PathBuf> {
+    let root = output.join(CHECKPOINTS);
+    let state = State {
+        position: parts.state.position.clone(),
+        history: parts.state.history.clone(),
+    };
     std::fs::create_dir_all(&root).map_err(|e| Error::io("cannot create", &root, e))?;
     let name = name(&state.position);
     let tmp = root.join(format!(".{name}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
-    write_parts(&tmp, parts, state)?;
+    write_parts(&tmp, parts, &state)?;
     let final_dir = root.join(&name);
     if final_dir.exists() {
         // the same point reached again (a run resumed from an older checkpoint)
@@ -86,16 +83,16 @@ pub fn save(output: &Path, parts: &Parts, state: &State) -> Result<PathBuf> {
 
 /// Every file of a checkpoint, each flushed to disk.
 fn write_parts(dir: &Path, parts: &Parts, state: &State) -> Result<()> {
-    parts.trainer.save(dir, parts.info)?;
-    let scheduler_path = dir.join(SCHEDULER_FILE);
-    let record = parts.scheduler.to_record();
-    record.save(&scheduler_path).map_err(|e| Error::Model {
-        path: scheduler_path.clone(),
-        message: e.to_string(),
-    })?;
-    let json = serde_json::to_string(state).unwrap_or_default();
-    write(&dir.join(STATE_FILE), &json)?;
-    write(&dir.join(CONFIG_FILE), &parts.config.to_toml())?;
+    parts.state.trainer.save(dir, parts.info)?;
+    let scheduler_path = dir.join(SCHEDULER);
+    let record = parts.state.scheduler.to_record();
+    record
+        .save(&scheduler_path)
+        .map_err(|e| Error::model(&scheduler_path, e))?;
+    let json =
+        serde_json::to_string(state).map_err(|e| Error::encode("the checkpoint state", e))?;
+    write_file(&dir.join(STATE), &json)?;
+    write_file(&dir.join(CONFIG), &parts.config.to_toml()?)?;
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))? {
         sync(&entry.map_err(|e| Error::io("cannot list", dir, e))?.path())?;
     }
@@ -109,17 +106,13 @@ fn sync(path: &Path) -> Result<()> {
         .map_err(|e| Error::io("cannot flush", path, e))
 }
 
-fn write(path: &Path, content: &str) -> Result<()> {
-    std::fs::write(path, content).map_err(|e| Error::io("cannot write", path, e))
-}
-
 /// Complete checkpoints in `root`, oldest first.
 fn complete(root: &Path) -> Result<Vec<String>> {
     let entries = std::fs::read_dir(root).map_err(|e| Error::io("cannot list", root, e))?;
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("epoch-") && root.join(n).join(STATE_FILE).is_file())
+        .filter(|n| n.starts_with("epoch-") && root.join(n).join(STATE).is_file())
         .collect();
     names.sort();
     Ok(names)
@@ -182,27 +175,27 @@ fn remove(path: &Path) -> Result<()> {
 
 /// Read a checkpoint: a checkpoint folder itself, or the latest one of an output folder.
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    let dir = if path.join(STATE_FILE).is_file() {
+    let dir = if path.join(STATE).is_file() {
         path.to_path_buf()
     } else {
-        let root = path.join(DIR);
+        let root = path.join(CHECKPOINTS);
         let latest = root.is_dir().then(|| complete(&root)).transpose()?;
         match latest.and_then(|names| names.last().cloned()) {
             Some(name) => root.join(name),
             None => {
                 return Err(Error::data(
                     path,
-                    format!("no checkpoint to resume from (no {DIR}/epoch-* folder)"),
+                    format!("no checkpoint to resume from (no {CHECKPOINTS}/epoch-* folder)"),
                 ));
             }
         }
     };
-    let state_path = dir.join(STATE_FILE);
+    let state_path = dir.join(STATE);
     let text = std::fs::read_to_string(&state_path)
         .map_err(|e| Error::io("cannot read checkpoint", &state_path, e))?;
     let state: State = serde_json::from_str(&text)
         .map_err(|e| Error::data(&state_path, format!("not a clrtrain checkpoint: {e}")))?;
-    let config = Config::from_file(&dir.join(CONFIG_FILE))?;
+    let config = Config::from_file(&dir.join(CONFIG))?;
     Ok(Checkpoint { dir, config, state })
 }
 
@@ -215,19 +208,14 @@ impl Checkpoint {
             .map_or_else(|| self.dir.clone(), Path::to_path_buf)
     }
 
-    /// Put the weights, optimiser state and scheduler position back; returns the model's info
-    /// (classes, mean image) so the caller can check the data is the run's.
-    pub fn restore(
-        &self,
-        trainer: &mut Trainer,
-        scheduler: &mut CyclicLrScheduler,
-    ) -> Result<ModelInfo> {
-        let info = trainer.load(&self.dir)?;
-        let path = self.dir.join(SCHEDULER_FILE);
-        let record = LrSchedulerRecord::load(&path).map_err(|e| Error::Model {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+    /// Put the weights, optimiser state, scheduler position, history and position in the run
+    /// back into `state`; returns the model's info (classes, mean image) so the caller can check
+    /// the data is the run's.
+    pub fn restore(&self, state: &mut TrainState) -> Result<ModelInfo> {
+        let info = state.trainer.load(&self.dir)?;
+        let path = self.dir.join(SCHEDULER);
+        let record = LrSchedulerRecord::load(&path).map_err(|e| Error::model(&path, e))?;
+        let scheduler = &mut state.scheduler;
         scheduler.load_record(record);
         let expected = self.state.history.lrs.len() as u64;
         if scheduler.iteration() != expected {
@@ -239,6 +227,8 @@ impl Checkpoint {
                 ),
             ));
         }
+        state.history = self.state.history.clone();
+        state.position = self.state.position.clone();
         Ok(info)
     }
 }

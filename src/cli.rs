@@ -1,10 +1,12 @@
-//! Command-line arguments (clap). Parsing only: the library does the work.
+//! Command-line arguments (clap). Parsing only: `commands/` does the work, with the library.
 
 use std::path::PathBuf;
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Args, Parser, Subcommand};
 use clrtrain::backend::BackendKind;
 use clrtrain::config::Overrides;
+use clrtrain::data::cifar;
 use clrtrain::lr_range::{RangeTest, Sweep};
 use clrtrain::schedule::Method;
 
@@ -35,9 +37,29 @@ pub enum Command {
     /// Preview the learning-rate schedule a training run would use, without data or a model:
     /// a summary (cycles, where the run ends), and optionally a CSV and a plot.
     Schedule(ScheduleArgs),
+    /// Compare finished or interrupted runs: validation curves and learning rates in one
+    /// picture, one table row per run (CSV, and printed best run first).
+    Compare(CompareArgs),
 }
 
-/// Flags both commands take: where the data and outputs are, how to run.
+/// `clrtrain compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Run output folders (each with config.toml and history.csv; lr.csv and report.json are
+    /// used when present).
+    #[arg(value_name = "RUN_DIR", required = true)]
+    pub runs: Vec<PathBuf>,
+
+    /// Folder for comparison.png and comparison.csv.
+    #[arg(long, value_name = "DIR", default_value = "comparison")]
+    pub output: PathBuf,
+
+    /// Print only the table and errors (no warnings, no closing line).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Flags `train` and `find-lr` both take: where the data and outputs are, how to run.
 #[derive(Debug, Args)]
 pub struct CommonArgs {
     /// TOML config file (see configs/); without it the reference settings are used.
@@ -158,7 +180,7 @@ pub struct ScheduleArgs {
     pub batch_size: Option<usize>,
 
     /// Training-set size, which sets the iterations per epoch (default: CIFAR-10's 50,000).
-    #[arg(long, value_name = "N", default_value_t = clrtrain::preview::CIFAR10_TRAIN_SIZE)]
+    #[arg(long, value_name = "N", default_value_t = cifar::TRAIN_IMAGES)]
     pub train_size: usize,
 
     /// Preview this many iterations instead of the configured epochs.
@@ -236,9 +258,14 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 256)]
     pub eval_batch_size: usize,
 
-    /// Print one JSON object instead of one line per figure.
+    /// Print one JSON object instead of one line per figure (what the benchmark is doing then
+    /// goes to stderr).
     #[arg(long)]
     pub json: bool,
+
+    /// Print nothing but the figures and errors.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// `clrtrain predict`.
@@ -252,8 +279,9 @@ pub struct PredictArgs {
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<PathBuf>,
 
-    /// Classes listed per image, most probable first.
-    #[arg(long, value_name = "K", default_value_t = 3)]
+    /// Classes listed per image, most probable first (at least 1).
+    #[arg(long, value_name = "K", default_value_t = 3,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub top_k: usize,
 
     /// Print JSON: [{"image", "predictions": [{"class", "probability"}]}].

@@ -6,17 +6,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
-use crate::data::DataFormat;
+use crate::data::DataConfig;
+use crate::data::loader::batches_per_epoch;
 use crate::error::{Error, Result};
 use crate::schedule::{
     Anneal, Clr, Method, Momentum, OneCycle, Scale, ScaleFn, ScaleMode, Schedule,
-    step_size_iterations,
 };
-
-/// Official CIFAR-10 binary archive.
-pub const CIFAR10_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
-/// MD5 of [`CIFAR10_URL`], as published on the CIFAR-10 page.
-pub const CIFAR10_MD5: &str = "c32a1d4ab5d03f1284b67883e8d87530";
 
 /// A whole run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -27,40 +22,6 @@ pub struct Config {
     pub schedule: ScheduleConfig,
     pub training: TrainingConfig,
     pub output: OutputConfig,
-}
-
-/// Where the images come from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataConfig {
-    /// CIFAR-10 root (holding `cifar-10-batches-bin/`) or image folder (`train/`, `test/`).
-    pub path: PathBuf,
-    /// `auto`, `cifar-binary` or `image-folder`.
-    pub format: DataFormat,
-    /// Download CIFAR-10 into `path` when no dataset is found there.
-    pub download: bool,
-    /// Archive address for the download.
-    pub url: String,
-    /// Expected MD5 of the archive.
-    pub md5: String,
-    /// Keep only the first N training images of each class.
-    pub train_per_class: Option<usize>,
-    /// Keep only the first N test images of each class.
-    pub test_per_class: Option<usize>,
-}
-
-impl Default for DataConfig {
-    fn default() -> Self {
-        Self {
-            path: PathBuf::from("data"),
-            format: DataFormat::Auto,
-            download: true,
-            url: CIFAR10_URL.to_string(),
-            md5: CIFAR10_MD5.to_string(),
-            train_per_class: None,
-            test_per_class: None,
-        }
-    }
 }
 
 /// Training-batch augmentation.
@@ -82,14 +43,16 @@ impl Default for AugmentConfig {
     }
 }
 
-/// In what unit step sizes are given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepUnit {
-    /// Epochs: `step · (train_size / batch_size)` iterations.
-    Epochs,
-    /// Iterations (batches).
-    Iterations,
+crate::named_enum! {
+    /// In what unit step sizes are given.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum StepUnit("step unit") {
+        /// Epochs: `step · (train_size / batch_size)` iterations.
+        Epochs = "epochs",
+        /// Iterations (batches).
+        Iterations = "iterations",
+    }
 }
 
 /// The learning-rate schedule.
@@ -227,31 +190,18 @@ pub struct Overrides {
     pub cycle_momentum: bool,
 }
 
-impl Overrides {
-    /// The flags that would change what a resumed run computes (only the number of epochs, the
-    /// backend and where the data lives may change on resume).
-    pub fn changing_the_run(&self) -> Vec<&'static str> {
-        [
-            ("--method", self.method.is_some()),
-            ("--batch-size", self.batch_size.is_some()),
-            ("--base-lr", self.base_lr.is_some()),
-            ("--max-lr", self.max_lr.is_some()),
-            ("--step-size", self.step_size.is_some()),
-            ("--step-size-down", self.step_size_down.is_some()),
-            ("--gamma", self.gamma.is_some()),
-            ("--cycle-momentum", self.cycle_momentum),
-            ("--seed", self.seed.is_some()),
-            ("--train-per-class", self.train_per_class.is_some()),
-            ("--test-per-class", self.test_per_class.is_some()),
-            ("--output", self.output.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(flag, given)| given.then_some(flag))
-        .collect()
-    }
-}
-
 impl Config {
+    /// The config file (or the reference defaults without one) with the command line's
+    /// overrides; not yet validated.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self> {
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply(overrides);
+        Ok(config)
+    }
+
     /// Parse a TOML file (not yet validated).
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
@@ -268,8 +218,8 @@ impl Config {
     }
 
     /// The config as TOML, as saved next to a run's outputs.
-    pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_default()
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| Error::encode("the configuration as TOML", e))
     }
 
     /// Replace the values the command line gives.
@@ -417,10 +367,10 @@ impl Config {
     /// The schedule in iterations, for a training set of `train_size` images.
     pub fn schedule(&self, train_size: usize) -> Schedule {
         let s = &self.schedule;
-        let batch_size = self.training.batch_size.max(1);
-        let per_epoch = (train_size / batch_size) as u64;
+        // as the reference: step_size_epochs · (train_size / batch_size), integer division
+        let per_epoch = batches_per_epoch(train_size, self.training.batch_size.max(1)) as u64;
         let iterations = |steps: u64| match s.step_unit {
-            StepUnit::Epochs => step_size_iterations(steps, train_size, batch_size),
+            StepUnit::Epochs => steps * per_epoch,
             StepUnit::Iterations => steps,
         };
         if s.method == Method::OneCycle {
@@ -512,6 +462,15 @@ mod tests {
     }
 
     #[test]
+    fn reference_step_size_uses_integer_division() {
+        // 50,000 images, batch 64: 781 iterations per epoch, 8 epochs -> 6248
+        let Schedule::Cyclic(clr) = Config::default().schedule(50_000) else {
+            panic!("cyclic expected")
+        };
+        assert_eq!(clr.step_up, 6248);
+    }
+
+    #[test]
     fn overrides_replace_file_values() {
         let mut c = Config::from_toml("[schedule]\nmethod = \"triangular\"\n").unwrap();
         c.apply(&Overrides {
@@ -588,6 +547,6 @@ mod tests {
     fn saved_config_parses_back() {
         let mut c = Config::default();
         c.data.train_per_class = Some(5);
-        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+        assert_eq!(Config::from_toml(&c.to_toml().unwrap()).unwrap(), c);
     }
 }

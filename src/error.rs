@@ -1,5 +1,6 @@
 //! One error type for the whole crate: every failure a user can cause ends here, as a message
-//! that names the file, key or value at fault (never a panic).
+//! that names the file, key or value at fault (never a panic). Build errors with the
+//! constructors below rather than by hand.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,10 @@ pub enum Error {
     /// The configuration (file or flags) is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// A dataset file or folder is missing, truncated or unreadable.
+    /// A command-line value outside the configuration is invalid.
+    #[error("invalid argument: {0}")]
+    Argument(String),
+    /// A dataset file or folder is missing, truncated, unreadable or not the expected one.
     #[error("dataset error in {path}: {message}")]
     Data { path: PathBuf, message: String },
     /// Downloading the dataset failed.
@@ -22,6 +26,9 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Something to be written could not be encoded (TOML, JSON).
+    #[error("cannot encode {what}: {message}")]
+    Encode { what: &'static str, message: String },
     /// The requested compute backend is unavailable.
     #[error("backend error: {0}")]
     Backend(String),
@@ -48,7 +55,7 @@ pub enum Error {
     /// The operating system refused something the run needs.
     #[error("{0}")]
     System(String),
-    /// A model file could not be saved or loaded.
+    /// A model, optimiser or scheduler file could not be saved or loaded.
     #[error("model file {path}: {message}")]
     Model { path: PathBuf, message: String },
 }
@@ -71,6 +78,30 @@ impl Error {
             action,
             path: path.as_ref().to_path_buf(),
             source,
+        }
+    }
+
+    /// A model-file error about `path`.
+    pub fn model(path: impl AsRef<Path>, message: impl ToString) -> Self {
+        Error::Model {
+            path: path.as_ref().to_path_buf(),
+            message: message.to_string(),
+        }
+    }
+
+    /// A plot that could not be drawn into `path`.
+    pub fn plot(path: impl AsRef<Path>, message: impl ToString) -> Self {
+        Error::Plot {
+            path: path.as_ref().to_path_buf(),
+            message: message.to_string(),
+        }
+    }
+
+    /// `what` could not be encoded.
+    pub fn encode(what: &'static str, message: impl ToString) -> Self {
+        Error::Encode {
+            what,
+            message: message.to_string(),
         }
     }
 }

@@ -53,6 +53,66 @@ pub fn predictions_csv(y_true: &[usize], y_pred: &[usize], classes: &[String]) -
     out
 }
 
+/// The rows of a `history.csv` written by [`history_csv`]; the message says what is wrong.
+pub fn parse_history_csv(text: &str) -> std::result::Result<Vec<EpochRecord>, String> {
+    let mut lines = text.lines();
+    if lines.next() != Some(HISTORY_HEADER) {
+        return Err(format!("the first line is not `{HISTORY_HEADER}`"));
+    }
+    lines
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty())
+        .map(|(k, line)| {
+            let v = numbers(line, 6).map_err(|e| format!("line {}: {e}", k + 2))?;
+            Ok(EpochRecord {
+                epoch: v[0] as usize,
+                train_loss: v[1],
+                train_accuracy: v[2],
+                val_loss: v[3],
+                val_accuracy: v[4],
+                seconds: v[5],
+            })
+        })
+        .collect()
+}
+
+/// The learning rates of an `lr.csv` written by [`lr_csv`].
+pub fn parse_lr_csv(text: &str) -> std::result::Result<Vec<f64>, String> {
+    let mut lines = text.lines();
+    if lines
+        .next()
+        .is_none_or(|header| !header.starts_with("iteration,lr"))
+    {
+        return Err("the first line is not `iteration,lr,momentum`".into());
+    }
+    lines
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty())
+        .map(|(k, line)| {
+            numbers(line, 3)
+                .map(|v| v[1])
+                .map_err(|e| format!("line {}: {e}", k + 2))
+        })
+        .collect()
+}
+
+/// Exactly `n` comma-separated numbers.
+fn numbers(line: &str, n: usize) -> std::result::Result<Vec<f64>, String> {
+    let values: Vec<f64> = line
+        .split(',')
+        .map(|field| {
+            field
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| format!("'{field}' is not a number"))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    if values.len() != n {
+        return Err(format!("{} fields, expected {n}", values.len()));
+    }
+    Ok(values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +145,14 @@ mod tests {
             0.005
         );
         let classes = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(parse_history_csv(&history_csv(&rows)), Ok(rows.to_vec()));
+        assert_eq!(parse_lr_csv(&lr), Ok(vec![1e-7, 0.005]));
+        assert!(parse_history_csv("epoch,x\n").is_err());
+        assert!(
+            parse_history_csv(&format!("{HISTORY_HEADER}\n1,2,3\n"))
+                .unwrap_err()
+                .contains("line 2")
+        );
         assert_eq!(
             predictions_csv(&[1, 0], &[1, 1], &classes),
             "index,true_label,predicted_label,true_class,predicted_class\n0,1,1,b,b\n1,0,1,a,b\n"

@@ -14,7 +14,7 @@ pub const EXIT_AT_ONCE: i32 = 130;
 pub struct Interrupt(Arc<AtomicBool>);
 
 impl Interrupt {
-    /// A request nobody but [`Interrupt::request`] sets.
+    /// A request that nothing sets (benchmarks, library use).
     pub fn new() -> Self {
         Self::default()
     }
@@ -31,11 +31,6 @@ impl Interrupt {
                 .map_err(|e| Error::System(format!("cannot install signal handlers: {e}")))?;
         }
         Ok(interrupt)
-    }
-
-    /// Ask the run to stop.
-    pub fn request(&self) {
-        self.0.store(true, Ordering::SeqCst);
     }
 
     /// Whether a stop was asked for.

@@ -1,37 +1,15 @@
 //! The learning-rate range test (Smith 2017, §3.3; fastai's `lr_find`) as plain numbers: the LR
-//! sweep, the loss smoothing, when to stop, and the suggested bounds. [`crate::find_lr`] runs it
-//! on the real model; here it takes any `step(lr) -> loss`.
+//! sweep, the loss smoothing, when to stop, and the suggested bounds. `clrtrain find-lr` runs it
+//! on the real model; here it takes any `step(iteration, lr) -> loss`.
 
-use std::fmt;
-use std::str::FromStr;
-
-/// How the learning rate grows from `start_lr` to `end_lr`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sweep {
-    /// Geometric growth (fastai's default): the same number of steps per decade.
-    Exp,
-    /// Linear growth, as in Smith's paper.
-    Linear,
-}
-
-impl FromStr for Sweep {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "exp" => Ok(Sweep::Exp),
-            "linear" => Ok(Sweep::Linear),
-            other => Err(format!("unknown mode '{other}' (expected exp or linear)")),
-        }
-    }
-}
-
-impl fmt::Display for Sweep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Sweep::Exp => "exp",
-            Sweep::Linear => "linear",
-        })
+crate::named_enum! {
+    /// How the learning rate grows from `start_lr` to `end_lr`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Sweep("mode") {
+        /// Geometric growth (fastai's default): the same number of steps per decade.
+        Exp = "exp",
+        /// Linear growth, as in Smith's paper.
+        Linear = "linear",
     }
 }
 
@@ -119,7 +97,7 @@ impl RangeTest {
         }
     }
 
-    /// Run the sweep: `step(lr)` trains one batch at `lr` and returns its loss.
+    /// Run the sweep: `step(iteration, lr)` trains one batch at `lr` and returns its loss.
     pub fn run<E>(&self, mut step: impl FnMut(usize, f64) -> Result<f64, E>) -> Result<Curve, E> {
         let (mut average, mut best) = (0.0, f64::INFINITY);
         let mut points = Vec::with_capacity(self.iterations);
@@ -232,21 +210,28 @@ fn valley(points: &[Point]) -> f64 {
     points[index.clamp(0, n as isize - 1) as usize].lr
 }
 
+impl Suggestions {
+    /// The rules that gave a suggestion, with their names, in a fixed order.
+    pub fn named(&self) -> Vec<(&'static str, f64)> {
+        [
+            ("steepest", self.steepest),
+            ("minimum/10", self.minimum_div_10),
+            ("valley", self.valley),
+        ]
+        .into_iter()
+        .filter_map(|(name, lr)| lr.map(|lr| (name, lr)))
+        .collect()
+    }
+}
+
 /// The recommended `(base_lr, max_lr)` and why.
 pub fn recommend(s: &Suggestions) -> Option<(f64, f64, String)> {
-    let mut found: Vec<(f64, &str)> = [
-        (s.steepest, "steepest"),
-        (s.minimum_div_10, "minimum/10"),
-        (s.valley, "valley"),
-    ]
-    .into_iter()
-    .filter_map(|(lr, name)| lr.map(|lr| (lr, name)))
-    .collect();
+    let mut found = s.named();
     if found.is_empty() {
         return None;
     }
-    found.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (max_lr, rule) = found[found.len() / 2];
+    found.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let (rule, max_lr) = found[found.len() / 2];
     let why = format!(
         "max_lr = {max_lr:.3e}, the median of the {} rules ({rule}): each rule alone can be misled by \
          early spikes or a noisy curve; base_lr = max_lr / 4, Smith's recommended ratio of 3 to 4",

@@ -1,11 +1,13 @@
-//! The two PNG plots: loss and accuracy per epoch, and the learning rate per iteration. Text is
-//! drawn with an embedded DejaVu Sans, so plots are readable on machines without fonts.
+//! The PNG plots, from plain numbers: loss and accuracy per epoch, the learning rate (and
+//! momentum) per iteration, the range test's loss curve and the confusion matrix. Text is drawn
+//! with an embedded DejaVu Sans, so plots are readable on machines without fonts.
 
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -24,10 +26,7 @@ fn register_font() {
 }
 
 fn plot_error(path: &Path) -> impl FnOnce(String) -> Error + '_ {
-    move |message| Error::Plot {
-        path: path.to_path_buf(),
-        message,
-    }
+    move |message| Error::plot(path, message)
 }
 
 /// A series of `(x, y)` points with its legend label and colour.
@@ -85,22 +84,13 @@ pub fn plot_training(epochs: &[EpochRecord], path: &Path) -> Result<()> {
         series("train accuracy", BLUE, |e| e.train_accuracy),
         series("val accuracy", RED, |e| e.val_accuracy),
     ];
-    let per_epoch = |title, y_desc, legend| Panel {
-        title,
-        x_desc: "Epoch",
-        y_desc,
-        x_start: 1.0,
-        y_format: fixed,
-        legend,
-        y_from_zero: true,
-    };
     // loss falls and accuracy rises: legends go where the curves are headed away from
-    let loss_panel = per_epoch(
+    let loss_panel = epoch_panel(
         "Training and validation loss",
         "Loss",
         SeriesLabelPosition::UpperRight,
     );
-    let accuracy_panel = per_epoch(
+    let accuracy_panel = epoch_panel(
         "Training and validation accuracy",
         "Accuracy",
         SeriesLabelPosition::LowerRight,
@@ -111,6 +101,19 @@ pub fn plot_training(epochs: &[EpochRecord], path: &Path) -> Result<()> {
         draw_panel(&right, &accuracy_panel, &accuracy)
     })
     .map_err(err)
+}
+
+/// A panel of values per epoch, on an axis from 0.
+fn epoch_panel<'a>(title: &'a str, y_desc: &'a str, legend: SeriesLabelPosition) -> Panel<'a> {
+    Panel {
+        title,
+        x_desc: "Epoch",
+        y_desc,
+        x_start: 1.0,
+        y_format: fixed,
+        legend,
+        y_from_zero: true,
+    }
 }
 
 /// The learning rate of every training iteration, under `title`; when the momentum cycles too
@@ -340,6 +343,150 @@ pub fn plot_lr_find(
             .map_err(|e| e.to_string())
     })
     .map_err(err)
+}
+
+/// What [`plot_comparison`] shows of one run.
+pub struct RunCurves<'a> {
+    /// Legend text.
+    pub label: &'a str,
+    /// `(epoch, validation accuracy)`, epochs from 1.
+    pub val_accuracy: Vec<(f64, f64)>,
+    /// `(epoch, validation loss)`.
+    pub val_loss: Vec<(f64, f64)>,
+    /// Learning rate of every iteration, iteration 0 first.
+    pub lrs: &'a [f64],
+}
+
+/// Colours told apart at a glance, one per run (repeating after ten).
+const RUN_COLOURS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// Several runs side by side: validation accuracy and validation loss per epoch on top, the
+/// learning rate per iteration of every run overlaid below (log scale when the rates span more
+/// than two decades), one colour per run throughout.
+pub fn plot_comparison(runs: &[RunCurves], path: &Path) -> Result<()> {
+    register_font();
+    let err = plot_error(path);
+    let series = |points: &dyn Fn(&RunCurves) -> Vec<(f64, f64)>| -> Vec<Series> {
+        runs.iter()
+            .enumerate()
+            .map(|(k, run)| Series {
+                label: run.label,
+                color: RUN_COLOURS[k % RUN_COLOURS.len()],
+                points: points(run),
+            })
+            .collect()
+    };
+    let accuracy = epoch_panel(
+        "Validation accuracy",
+        "Accuracy",
+        SeriesLabelPosition::LowerRight,
+    );
+    let loss = epoch_panel("Validation loss", "Loss", SeriesLabelPosition::UpperRight);
+    render_png(path, (1200, 950), |root| {
+        let (top, bottom) = root.split_vertically(500);
+        let (left, right) = top.split_horizontally(600);
+        draw_panel(&left, &accuracy, &series(&|r| r.val_accuracy.clone()))?;
+        draw_panel(&right, &loss, &series(&|r| r.val_loss.clone()))?;
+        draw_lr_overlay(&bottom, runs)
+    })
+    .map_err(err)
+}
+
+/// Every run's learning rate per iteration in one panel, on a log axis when the rates span
+/// more than two decades.
+fn draw_lr_overlay<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    runs: &[RunCurves],
+) -> std::result::Result<(), String> {
+    let positive = || {
+        runs.iter()
+            .flat_map(|r| r.lrs.iter().copied())
+            .filter(|&v| v > 0.0)
+    };
+    let low = positive().fold(f64::INFINITY, f64::min);
+    let high = positive().fold(0.0, f64::max);
+    let (low, high) = if low < high { (low, high) } else { (1e-7, 1.0) };
+    let iterations = runs.iter().map(|r| r.lrs.len()).max().unwrap_or(1).max(2) as f64;
+    if high / low > 100.0 {
+        let axis = LrAxis {
+            desc: "Learning rate (log scale)",
+            format: &|v| format!("{v:.0e}"),
+        };
+        draw_lr_lines(area, runs, 0.0..iterations, (low..high).log_scale(), axis)
+    } else {
+        let axis = LrAxis {
+            desc: "Learning rate",
+            format: &scientific,
+        };
+        draw_lr_lines(
+            area,
+            runs,
+            0.0..iterations,
+            span([low, high].into_iter()),
+            axis,
+        )
+    }
+}
+
+/// How the learning-rate axis is labelled.
+struct LrAxis<'a> {
+    desc: &'a str,
+    format: &'a dyn Fn(&f64) -> String,
+}
+
+fn draw_lr_lines<DB, Y>(
+    area: &DrawingArea<DB, Shift>,
+    runs: &[RunCurves],
+    x: Range<f64>,
+    y: Y,
+    axis: LrAxis,
+) -> std::result::Result<(), String>
+where
+    DB: DrawingBackend,
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption("Learning rate per iteration", (FONT, 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(75)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("Training iteration")
+        .y_desc(axis.desc)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .x_label_formatter(&whole_numbers_only)
+        .y_label_formatter(axis.format)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (k, run) in runs.iter().enumerate() {
+        let colour = RUN_COLOURS[k % RUN_COLOURS.len()];
+        let points = run
+            .lrs
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v > 0.0)
+            .map(|(i, &v)| (i as f64, v));
+        chart
+            .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Pixel layout of the confusion-matrix picture.

@@ -19,9 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::model::{ARCHITECTURE, ARCHITECTURE_VERSION, MiniGoogLeNet};
-
-/// File name of a model inside an output or checkpoint folder.
-pub const FILE: &str = "model.clrtrain";
+use crate::outputs::MODEL;
 const MAGIC: &[u8; 8] = b"CLRTRAIN";
 const FORMAT_VERSION: u32 = 1;
 const DIGEST_LEN: usize = 32;
@@ -66,10 +64,10 @@ pub struct SavedModel {
     pub model: MiniGoogLeNet,
 }
 
-/// The model file a path names: the file itself, or `FILE` inside a folder.
+/// The model file a path names: the file itself, or [`MODEL`] inside a folder.
 pub fn resolve(path: &Path) -> PathBuf {
     if path.is_dir() {
-        path.join(FILE)
+        path.join(MODEL)
     } else {
         path.to_path_buf()
     }
@@ -77,10 +75,7 @@ pub fn resolve(path: &Path) -> PathBuf {
 
 /// Write `model` and `info` to `path` (not atomically: callers write to a temporary name).
 pub fn save(path: &Path, model: &MiniGoogLeNet, info: &ModelInfo) -> Result<()> {
-    let fail = |message: String| Error::Model {
-        path: path.to_path_buf(),
-        message,
-    };
+    let fail = |message: String| Error::model(path, message);
     let header = serde_json::to_vec(info).map_err(|e| fail(e.to_string()))?;
     // `valid()` folds BatchNorm's pending running-stat updates in; the record alone would
     // miss the last batch's (Burn's RunningState keeps it aside until the next sync).
@@ -106,20 +101,14 @@ pub fn load(path: &Path, device: &Device) -> Result<SavedModel> {
     let (info, record) = read(path)?;
     let model = MiniGoogLeNet::new(info.classes.len(), device)
         .try_load_record(record)
-        .map_err(|e| Error::Model {
-            path: path.to_path_buf(),
-            message: format!("the weights do not fit {ARCHITECTURE}: {e}"),
-        })?;
+        .map_err(|e| Error::model(path, format!("the weights do not fit {ARCHITECTURE}: {e}")))?;
     Ok(SavedModel { info, model })
 }
 
 /// Read and check a model file: its info and the weights as a Burn record.
 pub fn read(path: &Path) -> Result<(ModelInfo, ModuleRecord)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read model", path, e))?;
-    parse(&bytes).map_err(|message| Error::Model {
-        path: path.to_path_buf(),
-        message,
-    })
+    parse(&bytes).map_err(|message| Error::model(path, message))
 }
 
 /// The parts of a model file, each checked; the message says what is wrong.
@@ -221,7 +210,7 @@ mod tests {
     }
 
     fn saved(dir: &Path) -> (PathBuf, Vec<u8>) {
-        let path = dir.join(FILE);
+        let path = dir.join(MODEL);
         let model = MiniGoogLeNet::new(3, &Device::flex());
         save(&path, &model, &info(3)).unwrap();
         let bytes = std::fs::read(&path).unwrap();
@@ -242,7 +231,7 @@ mod tests {
         let dir = tmp("round");
         let device = Device::flex();
         let model = MiniGoogLeNet::new(3, &device);
-        let path = dir.join(FILE);
+        let path = dir.join(MODEL);
         save(&path, &model, &info(3)).unwrap();
         let back = load(&resolve(&dir), &device).unwrap();
         assert_eq!(back.info, info(3));

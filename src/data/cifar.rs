@@ -3,10 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{CHANNELS, INPUT_SIZE, ImageSet};
+use super::image_set::{CHANNELS, INPUT_SIZE, ImageSet};
 use crate::error::{Error, Result};
 
 /// Bytes per record: label + 32·32·3 pixels.
+/// Images in CIFAR-10's training split.
+pub const TRAIN_IMAGES: usize = 50_000;
+/// Images in CIFAR-10's test split.
+pub const TEST_IMAGES: usize = 10_000;
 pub const RECORD_LEN: usize = 1 + INPUT_SIZE * INPUT_SIZE * CHANNELS;
 /// The folder the official archive unpacks to.
 pub const DIR_NAME: &str = "cifar-10-batches-bin";

@@ -9,22 +9,22 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use md5::{Digest, Md5};
 
 use super::cifar;
+use crate::console::Console;
 use crate::error::{Error, Result};
 
 const ARCHIVE_NAME: &str = "cifar-10-binary.tar.gz";
 
 /// Fetch `url` into `root`, verify `md5_hex`, unpack `cifar-10-batches-bin/` there.
-pub fn download_cifar10(url: &str, md5_hex: &str, root: &Path) -> Result<()> {
+pub fn download_cifar10(url: &str, md5_hex: &str, root: &Path, console: Console) -> Result<()> {
     std::fs::create_dir_all(root).map_err(|e| Error::io("cannot create", root, e))?;
     let archive = root.join(ARCHIVE_NAME);
     if !archive.is_file() {
         let part = root.join(format!("{ARCHIVE_NAME}.part"));
-        eprintln!("downloading CIFAR-10 from {url}");
-        fetch(url, &part)?;
+        console.say(&format!("downloading CIFAR-10 from {url}"));
+        fetch(url, &part, console)?;
         verify_md5(&part, md5_hex)?;
         std::fs::rename(&part, &archive).map_err(|e| Error::io("cannot rename", &part, e))?;
     }
@@ -33,7 +33,7 @@ pub fn download_cifar10(url: &str, md5_hex: &str, root: &Path) -> Result<()> {
 }
 
 /// Stream `url` into `part`, appending to what is already there when the server allows.
-fn fetch(url: &str, part: &Path) -> Result<()> {
+fn fetch(url: &str, part: &Path, console: Console) -> Result<()> {
     let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
     let mut request = ureq::get(url);
     if have > 0 {
@@ -52,9 +52,9 @@ fn fetch(url: &str, part: &Path) -> Result<()> {
         .truncate(!resumed)
         .open(part)
         .map_err(|e| Error::io("cannot write", part, e))?;
-    let bar = ProgressBar::new(total.unwrap_or(0)).with_style(
-        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = console.bar(
+        total.unwrap_or(0),
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
     );
     bar.set_position(start);
     let mut reader = response.into_body().into_reader();

@@ -5,16 +5,18 @@
 use std::path::{Path, PathBuf};
 
 use image::imageops::FilterType;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
-use super::{INPUT_SIZE, ImageSet};
+use super::image_set::{INPUT_SIZE, ImageSet};
+use crate::console::Console;
 use crate::error::{Error, Result};
 
-/// Load both splits. Classes come from `train/`; `test/` may hold a subset of them.
+/// Load both splits, keeping at most `(train, test)` images per class. Classes come from
+/// `train/`; `test/` may hold a subset of them.
 pub fn load(
     root: &Path,
-    train_per_class: Option<usize>,
-    test_per_class: Option<usize>,
+    (train_per_class, test_per_class): (Option<usize>, Option<usize>),
+    console: Console,
 ) -> Result<(ImageSet, ImageSet)> {
     let train_dir = root.join("train");
     let classes = sorted_entries(&train_dir, true)?
@@ -24,18 +26,23 @@ pub fn load(
     if classes.is_empty() {
         return Err(Error::data(&train_dir, "no class folders found"));
     }
-    let train = load_split(&train_dir, &classes, train_per_class)?;
+    let train = load_split(&train_dir, &classes, train_per_class, console)?;
     let test_dir = root.join("test");
     check_classes(&test_dir, &classes, "the training classes")?;
-    let test = load_split(&test_dir, &classes, test_per_class)?;
+    let test = load_split(&test_dir, &classes, test_per_class, console)?;
     Ok((train, test))
 }
 
 /// Load `root/test/<class>/*` for the given classes (a model's), in their order.
-pub fn load_test(root: &Path, classes: &[String], per_class: Option<usize>) -> Result<ImageSet> {
+pub fn load_test(
+    root: &Path,
+    classes: &[String],
+    per_class: Option<usize>,
+    console: Console,
+) -> Result<ImageSet> {
     let test_dir = root.join("test");
     check_classes(&test_dir, classes, "the model's classes")?;
-    load_split(&test_dir, classes, per_class)
+    load_split(&test_dir, classes, per_class, console)
 }
 
 /// Every class folder of `dir` must be one of `classes` (`whose`, for the message).
@@ -43,8 +50,7 @@ fn check_classes(dir: &Path, classes: &[String], whose: &str) -> Result<()> {
     for sub in sorted_entries(dir, true)? {
         let name = sub
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         if !classes.contains(&name) {
             return Err(Error::data(
                 &sub,
@@ -56,7 +62,12 @@ fn check_classes(dir: &Path, classes: &[String], whose: &str) -> Result<()> {
 }
 
 /// Load `dir/<class>/*` for each class (missing class folders hold no images).
-fn load_split(dir: &Path, classes: &[String], per_class: Option<usize>) -> Result<ImageSet> {
+fn load_split(
+    dir: &Path,
+    classes: &[String],
+    per_class: Option<usize>,
+    console: Console,
+) -> Result<ImageSet> {
     let mut files = Vec::new();
     for (label, class) in classes.iter().enumerate() {
         let class_dir = dir.join(class);
@@ -67,9 +78,9 @@ fn load_split(dir: &Path, classes: &[String], per_class: Option<usize>) -> Resul
         entries.truncate(per_class.unwrap_or(usize::MAX));
         files.extend(entries.into_iter().map(|p| (p, label as u32)));
     }
-    let bar = ProgressBar::new(files.len() as u64).with_style(
-        ProgressStyle::with_template("loading {msg} {bar:30} {pos}/{len} images")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    let bar = console.bar(
+        files.len() as u64,
+        "loading {msg} {bar:30} {pos}/{len} images",
     );
     bar.set_message(dir.display().to_string());
     let images = decode_all(&files, &bar)?;

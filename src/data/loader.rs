@@ -10,8 +10,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::ImageSet;
 use super::augment::{self, Augment, Transform};
+use super::image_set::ImageSet;
 
 /// Batches prepared ahead of the training loop.
 const PREFETCH: usize = 4;
@@ -39,7 +39,7 @@ impl Batch {
     }
 }
 
-/// Build a batch of `indices` from `set`, each image transformed by `transform(position)`.
+/// Build a batch of `indices` from `set`, each image transformed by the next `transform()`.
 pub fn assemble(
     set: &ImageSet,
     mean: &[f32],
@@ -69,20 +69,36 @@ pub fn batches_per_epoch(train_size: usize, batch_size: usize) -> usize {
     train_size / batch_size
 }
 
+/// One epoch of training batches: which, and how they are made.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochPlan {
+    /// The run's seed; with `epoch` it fixes the shuffle and every augmentation draw.
+    pub seed: u64,
+    /// 0-based.
+    pub epoch: usize,
+    pub batch_size: usize,
+    pub augment: Augment,
+    /// Batches at the start of the epoch that are drawn but not built (already trained).
+    pub skip: usize,
+}
+
 /// Start producing one epoch of shuffled, augmented training batches (last partial batch
-/// dropped), from batch `skip` on: the batches before it are drawn but not built, so a run
+/// dropped), from batch `plan.skip` on: the batches before it are drawn but not built, so a run
 /// resumed mid-epoch sees what an uninterrupted one would. The producer stops early when the
 /// receiver is dropped.
 pub fn spawn_train_epoch(
     set: Arc<ImageSet>,
     mean: Arc<Vec<f32>>,
-    augment: Augment,
-    batch_size: usize,
-    seed: u64,
-    epoch: usize,
-    skip: usize,
+    plan: EpochPlan,
 ) -> Receiver<Batch> {
     let (sender, receiver) = bounded(PREFETCH);
+    let EpochPlan {
+        seed,
+        epoch,
+        batch_size,
+        augment,
+        skip,
+    } = plan;
     thread::spawn(move || {
         let mut rng = epoch_rng(seed, epoch);
         let mut order: Vec<usize> = (0..set.len()).collect();
@@ -117,6 +133,22 @@ pub fn eval_batches<'a>(
 mod tests {
     use super::*;
 
+    fn plan(
+        augment: Augment,
+        batch_size: usize,
+        seed: u64,
+        epoch: usize,
+        skip: usize,
+    ) -> EpochPlan {
+        EpochPlan {
+            seed,
+            epoch,
+            batch_size,
+            augment,
+            skip,
+        }
+    }
+
     fn tiny_set(n: usize) -> ImageSet {
         let mut set = ImageSet::empty(vec!["a".into(), "b".into()]);
         set.height = 2;
@@ -132,7 +164,7 @@ mod tests {
         let set = Arc::new(tiny_set(10));
         let mean = Arc::new(vec![0.0; 12]);
         let aug = Augment::new(0.0, false, 2, 2);
-        let batches: Vec<Batch> = spawn_train_epoch(set, mean, aug, 3, 1, 0, 0)
+        let batches: Vec<Batch> = spawn_train_epoch(set, mean, plan(aug, 3, 1, 0, 0))
             .iter()
             .collect();
         assert_eq!(batches.len(), batches_per_epoch(10, 3));
@@ -157,14 +189,14 @@ mod tests {
         let mean = Arc::new(vec![0.0; 12]);
         let aug = Augment::new(0.25, true, 2, 2);
         let run = |epoch| -> Vec<Batch> {
-            spawn_train_epoch(set.clone(), mean.clone(), aug, 4, 9, epoch, 0)
+            spawn_train_epoch(set.clone(), mean.clone(), plan(aug, 4, 9, epoch, 0))
                 .iter()
                 .collect()
         };
         assert_eq!(run(0), run(0));
         assert_ne!(run(0), run(1));
         // resumed after 2 batches: the rest of the same epoch, augmentation included
-        let rest: Vec<Batch> = spawn_train_epoch(set.clone(), mean.clone(), aug, 4, 9, 1, 2)
+        let rest: Vec<Batch> = spawn_train_epoch(set.clone(), mean.clone(), plan(aug, 4, 9, 1, 2))
             .iter()
             .collect();
         assert_eq!(rest, run(1)[2..]);

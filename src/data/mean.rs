@@ -1,7 +1,7 @@
 //! Per-pixel mean image of a training set, subtracted from every train and test image (as the
 //! reference does: no scaling to [0, 1], no division by a standard deviation).
 
-use super::ImageSet;
+use super::image_set::ImageSet;
 
 /// Mean of every byte position over the set (H × W × C, HWC order), in pixel units (0–255).
 pub fn mean_image(set: &ImageSet) -> Vec<f32> {

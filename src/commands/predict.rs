@@ -1,16 +1,18 @@
 //! `clrtrain predict`: the top classes of a saved model for image files of any size, prepared
 //! as in training (resized to the model's input, the training mean image subtracted).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use burn::tensor::activation::softmax;
 use serde_json::{Value, json};
 
-use crate::backend::{self, BackendKind};
-use crate::data::{ImageSet, folder, loader};
-use crate::error::{Error, Result};
-use crate::saved_model;
-use crate::train::batch_tensors;
+use clrtrain::Result;
+use clrtrain::backend;
+use clrtrain::data::{ImageSet, folder};
+use clrtrain::inference;
+use clrtrain::outputs::pretty_json;
+use clrtrain::saved_model;
+
+use crate::cli::PredictArgs;
 
 /// Images per forward pass.
 const BATCH: usize = 128;
@@ -23,46 +25,34 @@ pub struct Prediction {
     pub top: Vec<(String, f64)>,
 }
 
-/// The `top_k` most probable classes of each image under the model at `model`.
-pub fn predict(
-    model: &Path,
-    images: &[PathBuf],
-    top_k: usize,
-    backend: BackendKind,
-) -> Result<Vec<Prediction>> {
-    if top_k == 0 {
-        return Err(Error::Config("--top-k must be at least 1".into()));
-    }
-    let path = saved_model::resolve(model);
-    let selected = backend::select(backend)?;
+/// Run `clrtrain predict`: the `--top-k` most probable classes of each image, as text or JSON.
+pub fn run(args: &PredictArgs) -> Result<()> {
+    let path = saved_model::resolve(&args.model);
+    let selected = backend::select(args.backend)?;
     let saved = saved_model::load(&path, &selected.device)?;
     let info = &saved.info;
     let mut set = ImageSet::empty(info.classes.clone());
     (set.height, set.width, set.channels) =
         (info.input.height, info.input.width, info.input.channels);
-    for image in images {
+    for image in &args.images {
         set.push(&folder::decode(image)?, 0);
     }
-    let mut probabilities: Vec<Vec<f64>> = Vec::with_capacity(images.len());
-    for batch in loader::eval_batches(&set, &info.mean_image_hwc, BATCH) {
-        let len = batch.len();
-        let (x, _) = batch_tensors(batch, &selected.device);
-        let p = softmax(saved.model.forward(x), 1).into_data();
-        let values: Vec<f64> = p.iter::<f64>().collect();
-        probabilities.extend(
-            values
-                .chunks(values.len() / len.max(1))
-                .map(<[f64]>::to_vec),
-        );
-    }
-    Ok(images
+    let probabilities = inference::probabilities(&saved.model, &set, &info.mean_image_hwc, BATCH);
+    let predictions: Vec<Prediction> = args
+        .images
         .iter()
         .zip(probabilities)
         .map(|(image, p)| Prediction {
             image: image.clone(),
-            top: top_classes(&p, &info.classes, top_k),
+            top: top_classes(&p, &info.classes, args.top_k),
         })
-        .collect())
+        .collect();
+    if args.json {
+        print!("{}", pretty_json(&to_json(&predictions))?);
+    } else {
+        print!("{}", to_text(&predictions));
+    }
+    Ok(())
 }
 
 /// The `k` largest probabilities with their class names, largest first (ties: lower index).

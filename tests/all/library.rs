@@ -1,18 +1,17 @@
 //! Library-level checks that need more than one module: training lowers the loss, and the
 //! CIFAR-10 downloader against a local HTTP server.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
 use burn::tensor::Device;
-use clrtrain::config::DataConfig;
-use clrtrain::data::{self, cifar, download, loader, mean::mean_image};
-use clrtrain::train::Trainer;
-use common::*;
+use clrtrain::console::Console;
+use clrtrain::data::{self, DataConfig, cifar, download, loader, mean::mean_image};
+use clrtrain::trainer::Trainer;
+
+use crate::support::*;
 
 #[test]
 fn a_few_sgd_steps_lower_the_loss_on_a_fixed_batch() {
@@ -111,7 +110,11 @@ fn download_verifies_unpacks_and_loads() {
     let archive = cifar_archive(&train, &test);
     let server = serve(archive.clone(), None);
     let (_guard, tmp) = tempdir();
-    let loaded = data::load(&config(&tmp.join("data"), &server.url, &md5_of(&archive))).unwrap();
+    let loaded = data::load(
+        &config(&tmp.join("data"), &server.url, &md5_of(&archive)),
+        Console::silent(),
+    )
+    .unwrap();
     assert_eq!(loaded.train.pixels, train.pixels);
     assert_eq!(loaded.test.labels, test.labels);
     assert_eq!(loaded.train.classes, train.classes);
@@ -133,7 +136,7 @@ fn corrupt_download_is_rejected_and_leaves_nothing_under_a_final_name() {
     let server = serve(corrupt, None);
     let (_guard, tmp) = tempdir();
     let root = tmp.join("data");
-    let err = data::load(&config(&root, &server.url, &expected))
+    let err = data::load(&config(&root, &server.url, &expected), Console::silent())
         .unwrap_err()
         .to_string();
     assert!(
@@ -153,7 +156,7 @@ fn broken_download_resumes_with_a_range_request() {
     let (_guard, tmp) = tempdir();
     let root = tmp.join("data");
     let cfg = config(&root, &server.url, &md5_of(&archive));
-    let err = data::load(&cfg).unwrap_err().to_string();
+    let err = data::load(&cfg, Console::silent()).unwrap_err().to_string();
     assert!(err.contains("download failed"), "{err}");
     assert_eq!(
         std::fs::metadata(root.join("cifar-10-binary.tar.gz.part"))
@@ -162,7 +165,7 @@ fn broken_download_resumes_with_a_range_request() {
         cut as u64
     );
     assert!(!root.join("cifar-10-binary.tar.gz").exists());
-    let loaded = data::load(&cfg).unwrap();
+    let loaded = data::load(&cfg, Console::silent()).unwrap();
     assert_eq!(loaded.train.len(), 10);
     let requests = server.requests.lock().unwrap();
     assert!(

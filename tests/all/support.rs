@@ -1,7 +1,6 @@
-//! Tiny datasets written by the tests themselves: learnable (each class has its own colour),
-//! in both on-disk formats.
-
-#![allow(dead_code)]
+//! What the tests share: tiny datasets they write themselves (learnable: each class has its own
+//! colour), in both on-disk formats; a builder for `clrtrain` command lines with test defaults;
+//! temporary folders; reading the CSV files a run writes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -98,24 +97,132 @@ pub fn cifar_archive(train: &ImageSet, test: &ImageSet) -> Vec<u8> {
     tar.into_inner().unwrap().finish().unwrap()
 }
 
-/// Run the `clrtrain` binary.
-pub fn clrtrain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_clrtrain"))
-        .args(args)
-        .output()
-        .expect("run clrtrain")
+/// A `clrtrain` command line. The flags a test gives come first; then, for each default of the
+/// subcommand the test did not give, the default: the CPU backend (`--backend flex`) and a fixed
+/// seed (`--seed 1`, left out on `--resume`, which keeps the run's own).
+pub struct Clrtrain {
+    args: Vec<String>,
+    /// Defaults not to add.
+    without: Vec<&'static str>,
 }
 
-/// Run the `clrtrain` binary; it must succeed (its output is shown if it does not).
-pub fn clrtrain_ok(args: &[&str]) -> Output {
-    let out = clrtrain(args);
-    assert!(
-        out.status.success(),
-        "clrtrain {args:?} failed\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+impl Clrtrain {
+    /// `clrtrain SUBCOMMAND`.
+    pub fn new(subcommand: &str) -> Self {
+        Self {
+            args: vec![subcommand.to_string()],
+            without: Vec::new(),
+        }
+    }
+
+    /// Leave out the default for `flag` (to let a config file's value count).
+    pub fn without(mut self, flag: &'static str) -> Self {
+        self.without.push(flag);
+        self
+    }
+
+    /// `clrtrain train --data DATA --output OUT`.
+    pub fn train(data: &Path, out: &Path) -> Self {
+        Self::new("train")
+            .flag("--data", data)
+            .flag("--output", out)
+    }
+
+    /// One more argument.
+    pub fn arg(mut self, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.args
+            .push(value.as_ref().to_string_lossy().into_owned());
+        self
+    }
+
+    /// `NAME VALUE`.
+    pub fn flag(self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.arg(name).arg(value)
+    }
+
+    /// Several `NAME VALUE` pairs (or lone flags) at once.
+    pub fn args(mut self, values: &[&str]) -> Self {
+        self.args.extend(values.iter().map(|v| v.to_string()));
+        self
+    }
+
+    /// The whole command line, defaults included.
+    pub fn command_line(&self) -> Vec<String> {
+        let given = |flag: &str| self.args.iter().any(|a| a == flag);
+        let defaults: &[(&str, &str)] = match self.args[0].as_str() {
+            "train" | "find-lr" => &[("--backend", "flex"), ("--seed", "1")],
+            "evaluate" | "predict" | "bench" => &[("--backend", "flex")],
+            _ => &[],
+        };
+        let mut line = self.args.clone();
+        for (flag, value) in defaults {
+            let kept_by_resume = *flag == "--seed" && given("--resume");
+            let left_out = self.without.contains(flag) || given("--help");
+            if !given(flag) && !kept_by_resume && !left_out {
+                line.extend([flag.to_string(), value.to_string()]);
+            }
+        }
+        line
+    }
+
+    /// Run it.
+    pub fn run(&self) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_clrtrain"))
+            .args(self.command_line())
+            .output()
+            .expect("run clrtrain")
+    }
+
+    /// Run it; it must succeed (its output is shown if it does not).
+    pub fn ok(&self) -> Output {
+        let out = self.run();
+        assert!(
+            out.status.success(),
+            "clrtrain {:?} failed\nstdout:\n{}\nstderr:\n{}",
+            self.command_line(),
+            stdout(&out),
+            stderr(&out)
+        );
+        out
+    }
+
+    /// Run it; it must fail with exit code 1 (2 for clap's usage errors) and a message holding
+    /// `needle` on stderr, never a panic.
+    pub fn fails(&self, needle: &str) -> Output {
+        let out = self.run();
+        let err = stderr(&out);
+        let line = self.command_line();
+        assert!(!out.status.success(), "{line:?} succeeded");
+        assert!(
+            err.contains(needle),
+            "{line:?}: expected '{needle}' in:\n{err}"
+        );
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "{line:?} panicked:\n{err}"
+        );
+        out
+    }
+}
+
+/// What a command printed on stdout.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What a command printed on stderr.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The rows of a CSV file, header skipped, split at commas.
+pub fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect()
 }
 
 /// Path as a `&str` argument.

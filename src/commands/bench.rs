@@ -10,36 +10,42 @@ use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 use serde::Serialize;
 
-use crate::backend::{self, BackendKind};
-use crate::config::Config;
-use crate::data::loader::{self, Batch};
-use crate::data::mean::mean_image;
-use crate::data::{CHANNELS, INPUT_SIZE, ImageSet};
-use crate::error::Result;
-use crate::interrupt::Interrupt;
-use crate::progress::{TrainProgress, Verbosity};
-use crate::run::fit_settings;
-use crate::schedule::CyclicLrScheduler;
-use crate::train::{self, EpochRun, EpochSums, FitSettings, Trainer};
+use clrtrain::Result;
+use clrtrain::backend;
+use clrtrain::config::Config;
+use clrtrain::console::{Console, TrainProgress};
+use clrtrain::data::cifar;
+use clrtrain::data::loader::{self, Batch};
+use clrtrain::data::mean::mean_image;
+use clrtrain::data::{CHANNELS, INPUT_SIZE, ImageSet};
+use clrtrain::fit::{self, EpochRun, EpochSums, FitSettings, TrainState, Watch};
+use clrtrain::inference;
+use clrtrain::interrupt::Interrupt;
+use clrtrain::outputs::pretty_json;
+use clrtrain::schedule::CyclicLrScheduler;
+use clrtrain::trainer::Trainer;
 
-/// CIFAR-10's split, for the evaluation-to-epoch ratio.
-const CIFAR_TRAIN: f64 = 50_000.0;
-const CIFAR_TEST: f64 = 10_000.0;
+use crate::cli::BenchArgs;
+
 /// Images the pipeline benchmark prepares.
 const PIPELINE_IMAGES: usize = 20_000;
 
-/// What to measure.
-#[derive(Debug, Clone)]
-pub struct BenchOptions {
-    pub backend: BackendKind,
-    /// Training batch size.
-    pub batch_size: usize,
-    /// Timed training steps (and a fifth as many inference batches, at least 2).
-    pub steps: usize,
-    /// Untimed training steps first.
-    pub warmup: usize,
-    /// Inference batch size.
-    pub eval_batch_size: usize,
+/// Run `clrtrain bench`: every figure, as lines or one JSON object (`--json`: the story then
+/// goes to stderr, so stdout stays JSON).
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let console = Console::new(args.quiet);
+    let console = if args.json {
+        console.on_stderr()
+    } else {
+        console
+    };
+    let report = bench(args, console)?;
+    if args.json {
+        print!("{}", pretty_json(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(())
 }
 
 /// One measured figure.
@@ -84,7 +90,7 @@ pub struct BenchReport {
 }
 
 /// `n` random 32×32 RGB images of 10 classes.
-pub fn synthetic_images(n: usize, seed: u64) -> ImageSet {
+fn synthetic_images(n: usize, seed: u64) -> ImageSet {
     let mut set = ImageSet::empty((0..10).map(|c| format!("class{c}")).collect());
     let mut rng = SmallRng::seed_from_u64(seed);
     set.pixels = vec![0; n * INPUT_SIZE * INPUT_SIZE * CHANNELS];
@@ -94,13 +100,9 @@ pub fn synthetic_images(n: usize, seed: u64) -> ImageSet {
 }
 
 /// Run every measurement.
-pub fn bench(options: &BenchOptions, verbosity: Verbosity) -> Result<BenchReport> {
+fn bench(options: &BenchArgs, console: Console) -> Result<BenchReport> {
     let selected = backend::select(options.backend)?;
-    let say = |m: &str| {
-        if verbosity != Verbosity::Quiet {
-            eprintln!("{m}");
-        }
-    };
+    let say = |m: &str| console.say(m);
     say(&format!("backend: {}", selected.description));
     let mut config = Config::default();
     config.training.batch_size = options.batch_size.max(1);
@@ -109,7 +111,7 @@ pub fn bench(options: &BenchOptions, verbosity: Verbosity) -> Result<BenchReport
     say("timing the data pipeline…");
     let set = Arc::new(synthetic_images(PIPELINE_IMAGES, 1));
     let mean = Arc::new(mean_image(&set));
-    let settings = fit_settings(&config, &set);
+    let settings = FitSettings::new(&config, &set);
     let pipeline_one_thread = time_pipeline(&set, &mean, &settings);
     let loader = time_loader(&set, &mean, &settings);
 
@@ -121,17 +123,11 @@ pub fn bench(options: &BenchOptions, verbosity: Verbosity) -> Result<BenchReport
         steps.max(options.warmup) * settings.batch_size,
         2,
     ));
-    let mut trainer = Trainer::new(10, &selected.device, 3);
-    let mut scheduler = CyclicLrScheduler::new(config.schedule(train_set.len()));
+    let trainer = Trainer::new(10, &selected.device, 3);
+    let scheduler = CyclicLrScheduler::new(config.schedule(train_set.len()));
+    let mut state = TrainState::new(trainer, scheduler);
     let mut timed = |batches: usize| -> Result<f64> {
-        time_training(
-            &mut trainer,
-            &mut scheduler,
-            &train_set,
-            &mean,
-            &settings,
-            batches,
-        )
+        time_training(&mut state, &train_set, &mean, &settings, batches)
     };
     if options.warmup > 0 {
         timed(options.warmup)?;
@@ -144,15 +140,15 @@ pub fn bench(options: &BenchOptions, verbosity: Verbosity) -> Result<BenchReport
     say(&format!("timing {eval_batches} inference batches…"));
     let eval_set = synthetic_images(eval_batches * options.eval_batch_size.max(1), 4);
     let warm = synthetic_images(options.eval_batch_size.max(1), 5);
-    train::evaluate(
-        trainer.model(),
+    inference::evaluate(
+        state.trainer.model(),
         &warm,
         &mean,
         options.eval_batch_size.max(1),
     );
     let started = Instant::now();
-    train::evaluate(
-        trainer.model(),
+    inference::evaluate(
+        state.trainer.model(),
         &eval_set,
         &mean,
         options.eval_batch_size.max(1),
@@ -171,8 +167,8 @@ pub fn bench(options: &BenchOptions, verbosity: Verbosity) -> Result<BenchReport
         loader,
         train_step,
         inference,
-        eval_share_of_epoch: (CIFAR_TEST / inference.images_per_s)
-            / (CIFAR_TRAIN / train_step.images_per_s),
+        eval_share_of_epoch: (cifar::TEST_IMAGES as f64 / inference.images_per_s)
+            / (cifar::TRAIN_IMAGES as f64 / train_step.images_per_s),
         peak_rss_mib: peak_rss_mib(),
     })
 }
@@ -199,15 +195,7 @@ fn time_pipeline(set: &ImageSet, mean: &[f32], settings: &FitSettings) -> Throug
 /// One epoch of the training loader, drained as fast as it produces.
 fn time_loader(set: &Arc<ImageSet>, mean: &Arc<Vec<f32>>, settings: &FitSettings) -> Throughput {
     let started = Instant::now();
-    let receiver = loader::spawn_train_epoch(
-        set.clone(),
-        mean.clone(),
-        settings.augment,
-        settings.batch_size,
-        settings.seed,
-        0,
-        0,
-    );
+    let receiver = loader::spawn_train_epoch(set.clone(), mean.clone(), settings.epoch_plan(0, 0));
     let batches = receiver
         .iter()
         .filter(|b: &Batch| !std::hint::black_box(b).is_empty())
@@ -219,47 +207,34 @@ fn time_loader(set: &Arc<ImageSet>, mean: &Arc<Vec<f32>>, settings: &FitSettings
     )
 }
 
-/// Seconds of `batches` training steps through [`train::train_epoch`], the loop `train` runs.
+/// Seconds of `batches` training steps through [`fit::train_epoch`], the loop `train` runs.
 fn time_training(
-    trainer: &mut Trainer,
-    scheduler: &mut CyclicLrScheduler,
+    state: &mut TrainState,
     set: &Arc<ImageSet>,
     mean: &Arc<Vec<f32>>,
     settings: &FitSettings,
     batches: usize,
 ) -> Result<f64> {
     let per_epoch = loader::batches_per_epoch(set.len(), settings.batch_size);
-    let (progress, interrupt) = (TrainProgress::new(Verbosity::Quiet, 1), Interrupt::new());
+    let (progress, interrupt) = (TrainProgress::new(Console::silent(), 1), Interrupt::new());
+    let plan = settings.epoch_plan(0, per_epoch - batches.min(per_epoch));
     let run = EpochRun {
-        batches: loader::spawn_train_epoch(
-            set.clone(),
-            mean.clone(),
-            settings.augment,
-            settings.batch_size,
-            settings.seed,
-            0,
-            per_epoch - batches.min(per_epoch),
-        ),
+        batches: loader::spawn_train_epoch(set.clone(), mean.clone(), plan),
         per_epoch,
         settings,
-        progress: &progress,
-        interrupt: &interrupt,
+        watch: Watch {
+            progress: &progress,
+            interrupt: &interrupt,
+        },
     };
     let started = Instant::now();
     // ends with a read of the losses from the device: the steps have finished
-    let mut history = crate::history::History::default();
-    train::train_epoch(
-        trainer,
-        scheduler,
-        run,
-        &mut EpochSums::default(),
-        &mut history,
-    )?;
+    fit::train_epoch(state, run, &mut EpochSums::default())?;
     Ok(started.elapsed().as_secs_f64())
 }
 
 /// Peak resident set size from `/proc/self/status` (`VmHWM`), where there is one.
-pub fn peak_rss_mib() -> Option<f64> {
+fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

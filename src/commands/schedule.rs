@@ -3,30 +3,40 @@
 
 use std::path::Path;
 
-use crate::config::Config;
-use crate::data::loader::batches_per_epoch;
-use crate::error::{Error, Result};
-use crate::plot;
-use crate::schedule::{self, CycleSummary, Schedule};
+use clrtrain::config::Config;
+use clrtrain::data::loader::batches_per_epoch;
+use clrtrain::history;
+use clrtrain::outputs::write_file;
+use clrtrain::plot;
+use clrtrain::schedule::{self, CycleSummary, Schedule};
+use clrtrain::{Error, Result};
 
-/// CIFAR-10's training set: the train size a preview assumes unless told otherwise.
-pub const CIFAR10_TRAIN_SIZE: usize = 50_000;
+use crate::cli::ScheduleArgs;
+
+/// Run `clrtrain schedule`: the summary on stdout, the CSV and plot where asked.
+pub fn run(args: &ScheduleArgs) -> Result<()> {
+    let config = Config::load(args.config.as_deref(), &args.overrides())?;
+    let preview = preview(&config, args.train_size, args.iterations)?;
+    preview.write(args.csv.as_deref(), args.plot.as_deref())?;
+    println!("{}", preview.describe());
+    Ok(())
+}
 
 /// A previewed schedule.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Preview {
-    pub schedule: Schedule,
-    pub iterations_per_epoch: u64,
+struct Preview {
+    schedule: Schedule,
+    iterations_per_epoch: u64,
     /// LR of every iteration, iteration 0 first.
-    pub lrs: Vec<f64>,
+    lrs: Vec<f64>,
     /// SGD momentum of every iteration.
-    pub momenta: Vec<f64>,
-    pub summary: CycleSummary,
+    momenta: Vec<f64>,
+    summary: CycleSummary,
 }
 
 /// The schedule of `config` for a training set of `train_size` images, over `iterations`
 /// iterations or, when `None`, over the configured epochs.
-pub fn preview(config: &Config, train_size: usize, iterations: Option<u64>) -> Result<Preview> {
+fn preview(config: &Config, train_size: usize, iterations: Option<u64>) -> Result<Preview> {
     config.validate()?;
     let batch_size = config.training.batch_size;
     let iterations_per_epoch = batches_per_epoch(train_size, batch_size) as u64;
@@ -49,12 +59,12 @@ pub fn preview(config: &Config, train_size: usize, iterations: Option<u64>) -> R
 
 impl Preview {
     /// `iteration,lr,momentum`, one row per iteration (the layout of a run's `lr.csv`).
-    pub fn csv(&self) -> String {
-        crate::history::lr_csv(&self.lrs, &self.momenta)
+    fn csv(&self) -> String {
+        history::lr_csv(&self.lrs, &self.momenta)
     }
 
     /// What the schedule does, with a warning when the run stops mid-cycle.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         let s = &self.summary;
         let mut text = format!(
             "{} ({} iterations per epoch)\n{} iterations: {} full cycle(s) of {} iterations",
@@ -71,14 +81,14 @@ impl Preview {
     }
 
     /// Write the CSV and/or the plot.
-    pub fn write(&self, csv: Option<&Path>, png: Option<&Path>) -> Result<()> {
+    fn write(&self, csv: Option<&Path>, png: Option<&Path>) -> Result<()> {
         if let Some(path) = csv {
-            std::fs::write(path, self.csv()).map_err(|e| Error::io("cannot write", path, e))?;
+            write_file(path, &self.csv())?;
         }
         if let Some(path) = png {
             plot::plot_lr(
                 &self.lrs,
-                crate::history::cycling(&self.momenta),
+                history::cycling(&self.momenta),
                 &format!("Learning rate ({})", self.schedule.method()),
                 path,
             )?;

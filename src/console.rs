@@ -1,5 +1,10 @@
-//! Live progress: a bar for the whole run and one per epoch (loss, accuracy, learning rate) on a
-//! terminal; one plain line per epoch otherwise, so logs stay readable.
+//! Everything clrtrain tells a person goes through a [`Console`], which `--quiet` silences
+//! (errors are printed by the binary, always).
+//!
+//! Streams: the run's story (what was loaded, the schedule, warnings, one line per epoch), its
+//! progress bars and its results go to stdout; errors to stderr. A command whose stdout is data
+//! for other tools (`--json`) sends its story and bars to stderr instead ([`Console::on_stderr`]).
+//! Bars are drawn only on a terminal; elsewhere the training run prints one line per epoch.
 
 use std::io::IsTerminal;
 
@@ -7,25 +12,85 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::history::EpochRecord;
 
-/// How much to show.
+/// Where messages and progress go, and whether at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verbosity {
-    /// Bars on a terminal, plain lines otherwise.
-    Auto,
-    /// Nothing (library use, tests).
-    Quiet,
+pub struct Console {
+    quiet: bool,
+    stderr: bool,
 }
 
-impl Verbosity {
-    /// `Quiet` when asked to be, else `Auto`.
-    pub fn from_quiet(quiet: bool) -> Self {
-        if quiet { Self::Quiet } else { Self::Auto }
+impl Console {
+    /// Messages on stdout unless `quiet`.
+    pub fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            stderr: false,
+        }
+    }
+
+    /// Nothing at all (library use, tests).
+    pub fn silent() -> Self {
+        Self::new(true)
+    }
+
+    /// The same console, writing to stderr (stdout carries data).
+    pub fn on_stderr(self) -> Self {
+        Self {
+            stderr: true,
+            ..self
+        }
+    }
+
+    /// Whether it prints nothing.
+    pub fn is_quiet(self) -> bool {
+        self.quiet
     }
 
     /// Print a line of the run's story, unless quiet.
     pub fn say(self, message: &str) {
-        if self != Self::Quiet {
-            println!("{message}");
+        match (self.quiet, self.stderr) {
+            (true, _) => {}
+            (false, false) => println!("{message}"),
+            (false, true) => eprintln!("{message}"),
+        }
+    }
+
+    /// A warning: part of the story, marked as such.
+    pub fn warn(self, message: &str) {
+        self.say(&format!("warning: {message}"));
+    }
+
+    /// An error that does not end the command's story by itself (a second failure while
+    /// saving what a failed run recorded): printed on stderr even when quiet.
+    pub fn error(self, message: &str) {
+        eprintln!("error: {message}");
+    }
+
+    /// Whether bars can be drawn: not quiet, and the stream is a terminal.
+    fn draws_bars(self) -> bool {
+        !self.quiet
+            && if self.stderr {
+                std::io::stderr().is_terminal()
+            } else {
+                std::io::stdout().is_terminal()
+            }
+    }
+
+    fn target(self) -> ProgressDrawTarget {
+        if self.stderr {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::stdout()
+        }
+    }
+
+    /// A single bar of `len` steps for shorter jobs (loading, downloading, the range test):
+    /// drawn on a terminal, hidden otherwise.
+    pub fn bar(self, len: u64, template: &str) -> ProgressBar {
+        if self.draws_bars() {
+            ProgressBar::with_draw_target(Some(len), self.target()).with_style(style(template))
+        } else {
+            ProgressBar::hidden()
         }
     }
 }
@@ -33,7 +98,9 @@ impl Verbosity {
 /// Progress display of a training run.
 pub struct TrainProgress {
     bars: Option<(MultiProgress, ProgressBar, ProgressBar)>,
+    /// No bars: one line per epoch through the console.
     plain: bool,
+    console: Console,
     epochs: usize,
 }
 
@@ -45,10 +112,9 @@ fn style(template: &str) -> ProgressStyle {
 
 impl TrainProgress {
     /// Start the display for `epochs` epochs.
-    pub fn new(verbosity: Verbosity, epochs: usize) -> Self {
-        let terminal = std::io::stdout().is_terminal();
-        let bars = (verbosity == Verbosity::Auto && terminal).then(|| {
-            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
+    pub fn new(console: Console, epochs: usize) -> Self {
+        let bars = console.draws_bars().then(|| {
+            let multi = MultiProgress::with_draw_target(console.target());
             let run = multi.add(ProgressBar::new(epochs as u64));
             run.set_style(style("run   {bar:30.cyan} epoch {pos}/{len}  elapsed {elapsed_precise}  eta {eta_precise}  {msg}"));
             let epoch = multi.add(ProgressBar::new(0));
@@ -57,7 +123,8 @@ impl TrainProgress {
         });
         Self {
             bars,
-            plain: verbosity == Verbosity::Auto && !terminal,
+            plain: !console.is_quiet() && !console.draws_bars(),
+            console,
             epochs,
         }
     }
@@ -113,7 +180,7 @@ impl TrainProgress {
                 run.set_message(format!("val_acc {:.4}", record.val_accuracy));
                 let _ = multi.println(line);
             }
-            None if self.plain => println!("{line}"),
+            None if self.plain => self.console.say(&line),
             None => {}
         }
     }
@@ -125,15 +192,5 @@ impl TrainProgress {
             run.finish_and_clear();
             let _ = multi.clear();
         }
-    }
-}
-
-/// A single bar for shorter jobs (the LR range test): drawn on a terminal, hidden otherwise.
-pub fn bar(verbosity: Verbosity, len: u64, template: &str) -> ProgressBar {
-    if verbosity == Verbosity::Auto && std::io::stdout().is_terminal() {
-        ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stdout())
-            .with_style(style(template))
-    } else {
-        ProgressBar::hidden()
     }
 }

@@ -4,19 +4,13 @@
 //! losses, predictions, a loadable model. And the same seed twice gives the same run.
 //! Unix only: signals are sent with the `kill` command.
 
-#![cfg(unix)]
-
-mod common;
-
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use burn::tensor::Device;
-use common::*;
-
-const CLASSES: usize = 4;
+use crate::outputs::CLASSES;
+use crate::support::*;
 
 /// A fresh run, or a resume of `out` once it holds a checkpoint.
 fn start(data: &Path, out: &Path) -> Child {
@@ -25,35 +19,21 @@ fn start(data: &Path, out: &Path) -> Child {
             .filter_map(|e| e.ok())
             .any(|e| e.file_name().to_string_lossy().starts_with("epoch-"))
     });
-    let args: Vec<String> = if resumable {
-        vec!["train".into(), "--resume".into(), arg(out)]
+    let command = if resumable {
+        Clrtrain::new("train").flag("--resume", out)
     } else {
-        [
-            "train",
-            "--data",
-            &arg(data),
-            "--output",
-            &arg(out),
-            "--epochs",
-            "5",
-            "--batch-size",
-            "4",
-            "--step-size",
-            "1",
-            "--method",
-            "triangular2",
-            "--cycle-momentum",
-            "--backend",
-            "flex",
-            "--seed",
-            "21",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+        Clrtrain::train(data, out)
+            .args(&["--epochs", "5", "--batch-size", "4", "--step-size", "1"])
+            .args(&[
+                "--method",
+                "triangular2",
+                "--cycle-momentum",
+                "--seed",
+                "21",
+            ])
     };
     Command::new(env!("CARGO_BIN_EXE_clrtrain"))
-        .args(&args)
+        .args(command.command_line())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -138,7 +118,8 @@ fn assert_same_run(out: &Path, whole: &Path) {
         std::fs::read_to_string(out.join("predictions.csv")).unwrap(),
         std::fs::read_to_string(whole.join("predictions.csv")).unwrap()
     );
-    let model = clrtrain::saved_model::load(&out.join("model.clrtrain"), &Device::flex());
+    let model =
+        clrtrain::saved_model::load(&out.join("model.clrtrain"), &burn::tensor::Device::flex());
     assert_eq!(model.unwrap().info.classes.len(), CLASSES);
     // nothing half-written left, and only the kept checkpoints (3 latest + the best)
     let names: Vec<String> = std::fs::read_dir(out.join("checkpoints"))
