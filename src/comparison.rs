@@ -81,9 +81,14 @@ impl RunRecord {
         })
     }
 
-    /// `folder (method)`, for legends.
+    /// `folder (method)`, for legends; the folder alone when it is named for the method.
     pub fn label(&self) -> String {
-        format!("{} ({})", self.name, self.config.schedule.method)
+        let method = self.config.schedule.method.name();
+        if self.name == method {
+            self.name.clone()
+        } else {
+            format!("{} ({method})", self.name)
+        }
     }
 
     /// What the run was trained on: data folder (resolved when it exists), format and subset.
@@ -242,7 +247,7 @@ pub fn to_text(rows: &[Row]) -> String {
                 r.method.clone(),
                 format!("{:.1e}", r.base_lr),
                 format!("{:.1e}", r.max_lr),
-                format!("{} {}", r.step_size, r.step_unit),
+                step(r.step_size, r.step_unit),
                 r.epochs_done.to_string(),
                 r.best
                     .map_or_else(dash, |(a, e)| format!("{a:.4} (epoch {e})")),
@@ -281,6 +286,15 @@ pub fn to_text(rows: &[Row]) -> String {
         out += &line(row);
     }
     out
+}
+
+/// "1 epoch", "8 epochs".
+fn step(size: u64, unit: StepUnit) -> String {
+    let unit = unit.name();
+    match size {
+        1 => format!("1 {}", unit.trim_end_matches('s')),
+        n => format!("{n} {unit}"),
+    }
 }
 
 /// Warnings for runs that were not trained on the same data or classes as the first one.

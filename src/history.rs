@@ -14,6 +14,17 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
+/// Everything recorded so far in a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// One record per finished epoch.
+    pub epochs: Vec<EpochRecord>,
+    /// The learning rate of every trained batch, iteration 0 first.
+    pub lrs: Vec<f64>,
+    /// The SGD momentum of every trained batch.
+    pub momenta: Vec<f64>,
+}
+
 /// Header of `history.csv`.
 pub const HISTORY_HEADER: &str = "epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds";
 
@@ -158,15 +169,4 @@ mod tests {
             "index,true_label,predicted_label,true_class,predicted_class\n0,1,1,b,b\n1,0,1,a,b\n"
         );
     }
-}
-
-/// Everything recorded so far in a run.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    /// One record per finished epoch.
-    pub epochs: Vec<EpochRecord>,
-    /// The learning rate of every trained batch, iteration 0 first.
-    pub lrs: Vec<f64>,
-    /// The SGD momentum of every trained batch.
-    pub momenta: Vec<f64>,
 }

@@ -416,7 +416,12 @@ fn draw_lr_overlay<DB: DrawingBackend>(
     };
     let low = positive().fold(f64::INFINITY, f64::min);
     let high = positive().fold(0.0, f64::max);
-    let (low, high) = if low < high { (low, high) } else { (1e-7, 1.0) };
+    // a little room around the curves, so the decades at both ends get their labels
+    let (low, high) = if low < high {
+        (low / 1.25, high * 1.25)
+    } else {
+        (1e-7, 1.0)
+    };
     let iterations = runs.iter().map(|r| r.lrs.len()).max().unwrap_or(1).max(2) as f64;
     if high / low > 100.0 {
         let axis = LrAxis {
@@ -458,7 +463,7 @@ where
     Y::CoordDescType: ValueFormatter<f64>,
 {
     let mut chart = ChartBuilder::on(area)
-        .caption("Learning rate per iteration", (FONT, 22))
+        .caption("Learning rate per iteration (colours as above)", (FONT, 22))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(75)
