@@ -21,6 +21,9 @@ crate::named_enum! {
         Ndarray = "ndarray",
         /// GPU through wgpu: Vulkan, Metal or DX12.
         Wgpu = "wgpu",
+        /// wgpu on a software (CPU) adapter such as Mesa's lavapipe: the GPU code path without a
+        /// GPU, for tests and for checking a build; far slower than `flex`, never picked by `auto`.
+        WgpuSoftware = "wgpu-software",
         /// NVIDIA GPU through CUDA.
         Cuda = "cuda",
     }
@@ -33,7 +36,7 @@ impl BackendKind {
             BackendKind::Auto => true,
             BackendKind::Flex => cfg!(feature = "flex"),
             BackendKind::Ndarray => cfg!(feature = "ndarray"),
-            BackendKind::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Wgpu | BackendKind::WgpuSoftware => cfg!(feature = "wgpu"),
             BackendKind::Cuda => cfg!(feature = "cuda"),
         }
     }
@@ -64,14 +67,17 @@ pub fn select(kind: BackendKind) -> Result<Selected> {
     }
 }
 
+/// What `auto` tries, in order: never a software GPU adapter (`flex` is far faster).
+const AUTO_ORDER: [BackendKind; 4] = [
+    BackendKind::Cuda,
+    BackendKind::Wgpu,
+    BackendKind::Flex,
+    BackendKind::Ndarray,
+];
+
 fn select_auto() -> Result<Selected> {
     let mut reasons = Vec::new();
-    for kind in [
-        BackendKind::Cuda,
-        BackendKind::Wgpu,
-        BackendKind::Flex,
-        BackendKind::Ndarray,
-    ] {
+    for kind in AUTO_ORDER {
         if !kind.compiled() {
             continue;
         }
@@ -124,6 +130,7 @@ fn open_unchecked(kind: BackendKind) -> std::result::Result<(Device, String), St
             keep_freed_memory();
             format!("{kind} (CPU, {threads} threads)")
         }
+        BackendKind::WgpuSoftware => format!("{kind} (software GPU adapter, {device:?})"),
         _ => format!("{kind} (GPU, {device:?})"),
     };
     Ok((device, description))
@@ -160,6 +167,8 @@ fn device_for(kind: BackendKind) -> std::result::Result<Device, String> {
         BackendKind::Cuda => Ok(Device::cuda(0)),
         #[cfg(feature = "wgpu")]
         BackendKind::Wgpu => wgpu_device(),
+        #[cfg(feature = "wgpu")]
+        BackendKind::WgpuSoftware => wgpu_software_device(),
         other => Err(format!("{other}: not compiled into this binary")),
     }
 }
@@ -177,6 +186,20 @@ fn wgpu_device() -> std::result::Result<Device, String> {
         }
     }
     Err(format!("wgpu: {}", errors.join("; ")))
+}
+
+/// A software (CPU) adapter, asked for on purpose.
+#[cfg(feature = "wgpu")]
+fn wgpu_software_device() -> std::result::Result<Device, String> {
+    use burn::tensor::DeviceKind;
+    Device::wgpu_options()
+        .device_kind(DeviceKind::Cpu)
+        .init()
+        .map_err(|e| {
+            format!(
+                "wgpu-software: no software adapter ({e}); on Debian, install mesa-vulkan-drivers"
+            )
+        })
 }
 
 /// The start of a long driver message: enough to say why `auto` moved on.
@@ -210,6 +233,16 @@ mod tests {
             assert_eq!(k.name().parse::<BackendKind>(), Ok(k));
         }
         assert!("tpu".parse::<BackendKind>().unwrap_err().contains("tpu"));
+    }
+
+    #[test]
+    fn a_software_adapter_is_only_taken_when_asked_for() {
+        assert!(!AUTO_ORDER.contains(&BackendKind::WgpuSoftware));
+        assert!(!AUTO_ORDER.contains(&BackendKind::Auto));
+        assert_eq!(
+            "wgpu-software".parse::<BackendKind>(),
+            Ok(BackendKind::WgpuSoftware)
+        );
     }
 
     #[test]

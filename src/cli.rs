@@ -67,8 +67,9 @@ pub struct CommonArgs {
     pub config: Option<PathBuf>,
 
     /// Compute backend: auto (GPU if found, else flex), flex (CPU), ndarray (slow CPU, needs the
-    /// `ndarray` feature), wgpu (GPU: Vulkan/Metal/DX12), cuda (needs the `cuda` feature)
-    /// [config: training.backend].
+    /// `ndarray` feature), wgpu (GPU: Vulkan/Metal/DX12), wgpu-software (wgpu on a software
+    /// adapter such as lavapipe: the GPU code path without a GPU, very slow), cuda (needs the
+    /// `cuda` feature) [config: training.backend].
     #[arg(long, value_name = "BACKEND")]
     pub backend: Option<BackendKind>,
 
@@ -213,7 +214,7 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "N")]
     pub test_per_class: Option<usize>,
 
-    /// Compute backend: auto, flex, ndarray, wgpu or cuda (as for train).
+    /// Compute backend: auto, flex, ndarray, wgpu, wgpu-software or cuda (as for train).
     #[arg(long, value_name = "BACKEND", default_value = "auto")]
     pub backend: BackendKind,
 
@@ -238,7 +239,7 @@ pub struct EvaluateArgs {
 /// `clrtrain bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Compute backend: auto, flex, ndarray, wgpu or cuda (as for train).
+    /// Compute backend: auto, flex, ndarray, wgpu, wgpu-software or cuda (as for train).
     #[arg(long, value_name = "BACKEND", default_value = "auto")]
     pub backend: BackendKind,
 
@@ -288,7 +289,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Compute backend: auto, flex, ndarray, wgpu or cuda (as for train).
+    /// Compute backend: auto, flex, ndarray, wgpu, wgpu-software or cuda (as for train).
     #[arg(long, value_name = "BACKEND", default_value = "auto")]
     pub backend: BackendKind,
 }
