@@ -54,17 +54,20 @@ impl RunRecord {
         let epochs = history::parse_history_csv(&read(&dir.join(HISTORY_CSV))?)
             .map_err(|e| not_a_run(format!("{HISTORY_CSV}: {e}")))?;
         let lr_path = dir.join(LR_CSV);
-        let lrs = match lr_path.is_file() {
-            true => history::parse_lr_csv(&read(&lr_path)?)
-                .map_err(|e| not_a_run(format!("{LR_CSV}: {e}")))?,
-            false => Vec::new(),
+        let lrs = if lr_path.is_file() {
+            history::parse_lr_csv(&read(&lr_path)?)
+                .map_err(|e| not_a_run(format!("{LR_CSV}: {e}")))?
+        } else {
+            Vec::new()
         };
         let report_path = dir.join(REPORT_JSON);
-        let report = match report_path.is_file() {
-            true => Some(report_summary(&read(&report_path)?).ok_or_else(|| {
+        let report = if report_path.is_file() {
+            let summary = report_summary(&read(&report_path)?);
+            Some(summary.ok_or_else(|| {
                 not_a_run(format!("{REPORT_JSON} is not a classification report"))
-            })?),
-            false => None,
+            })?)
+        } else {
+            None
         };
         let name = dir
             .canonicalize()

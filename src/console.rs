@@ -41,11 +41,6 @@ impl Console {
         }
     }
 
-    /// Whether it prints nothing.
-    pub fn is_quiet(self) -> bool {
-        self.quiet
-    }
-
     /// Print a line of the run's story, unless quiet.
     pub fn say(self, message: &str) {
         match (self.quiet, self.stderr) {
@@ -98,8 +93,7 @@ impl Console {
 /// Progress display of a training run.
 pub struct TrainProgress {
     bars: Option<(MultiProgress, ProgressBar, ProgressBar)>,
-    /// No bars: one line per epoch through the console.
-    plain: bool,
+    /// Without bars, one line per epoch goes through the console.
     console: Console,
     epochs: usize,
 }
@@ -123,7 +117,6 @@ impl TrainProgress {
         });
         Self {
             bars,
-            plain: !console.is_quiet() && !console.draws_bars(),
             console,
             epochs,
         }
@@ -180,8 +173,7 @@ impl TrainProgress {
                 run.set_message(format!("val_acc {:.4}", record.val_accuracy));
                 let _ = multi.println(line);
             }
-            None if self.plain => self.console.say(&line),
-            None => {}
+            None => self.console.say(&line),
         }
     }
 

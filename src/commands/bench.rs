@@ -10,7 +10,6 @@ use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 use serde::Serialize;
 
-use clrtrain::Result;
 use clrtrain::backend;
 use clrtrain::config::Config;
 use clrtrain::console::{Console, TrainProgress};
@@ -24,6 +23,7 @@ use clrtrain::interrupt::Interrupt;
 use clrtrain::outputs::pretty_json;
 use clrtrain::schedule::CyclicLrScheduler;
 use clrtrain::trainer::Trainer;
+use clrtrain::{Error, Result};
 
 use crate::cli::BenchArgs;
 
@@ -133,7 +133,7 @@ fn bench(options: &BenchArgs, console: Console) -> Result<BenchReport> {
         timed(options.warmup)?;
     }
     let seconds = timed(steps)?;
-    let _ = selected.device.sync();
+    sync(&selected)?;
     let train_step = Throughput::new(settings.batch_size, steps, seconds);
 
     let eval_batches = (steps / 5).max(2);
@@ -153,7 +153,7 @@ fn bench(options: &BenchArgs, console: Console) -> Result<BenchReport> {
         &mean,
         options.eval_batch_size.max(1),
     );
-    let _ = selected.device.sync();
+    sync(&selected)?;
     let inference = Throughput::new(
         options.eval_batch_size.max(1),
         eval_batches,
@@ -171,6 +171,14 @@ fn bench(options: &BenchArgs, console: Console) -> Result<BenchReport> {
             / (cifar::TRAIN_IMAGES as f64 / train_step.images_per_s),
         peak_rss_mib: peak_rss_mib(),
     })
+}
+
+/// Wait until the device has finished everything queued, so the clock reads what it did.
+fn sync(selected: &backend::Selected) -> Result<()> {
+    selected
+        .device
+        .sync()
+        .map_err(|e| Error::Backend(format!("{}: {e:?}", selected.kind)))
 }
 
 /// Augmented batches of the whole set, assembled on this thread.
