@@ -306,17 +306,18 @@ pub fn mismatches(runs: &[RunRecord]) -> Vec<String> {
         return Vec::new();
     };
     let mut warnings = Vec::new();
+    // each dataset description resolves a path on disk: once per run
+    let first_data = first.dataset();
+    let classes = |r: &RunRecord| r.report.as_ref().map(|s| s.classes.clone());
     for run in &runs[1..] {
-        if run.dataset() != first.dataset() {
+        let data = run.dataset();
+        if data != first_data {
             warnings.push(format!(
-                "{} was trained on {}, {} on {}: their accuracies are not directly comparable",
-                run.name,
-                run.dataset(),
-                first.name,
-                first.dataset()
+                "{} was trained on {data}, {} on {first_data}: their accuracies are not directly \
+                 comparable",
+                run.name, first.name
             ));
         }
-        let classes = |r: &RunRecord| r.report.as_ref().map(|s| s.classes.clone());
         if let (Some(a), Some(b)) = (classes(first), classes(run))
             && a != b
         {
