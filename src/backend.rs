@@ -36,8 +36,16 @@ impl BackendKind {
             BackendKind::Auto => true,
             BackendKind::Flex => cfg!(feature = "flex"),
             BackendKind::Ndarray => cfg!(feature = "ndarray"),
-            BackendKind::Wgpu | BackendKind::WgpuSoftware => cfg!(feature = "wgpu"),
+            BackendKind::Wgpu | BackendKind::WgpuSoftware => cfg!(feature = "wgpu-runtime"),
             BackendKind::Cuda => cfg!(feature = "cuda"),
+        }
+    }
+
+    /// The Cargo feature that compiles it in.
+    pub fn feature(self) -> &'static str {
+        match self {
+            BackendKind::WgpuSoftware => "wgpu",
+            other => other.name(),
         }
     }
 }
@@ -58,7 +66,8 @@ pub struct Selected {
 pub fn select(kind: BackendKind) -> Result<Selected> {
     if !kind.compiled() {
         return Err(Error::Backend(format!(
-            "this binary was built without the '{kind}' backend; rebuild with `cargo build --release --features {kind}`"
+            "this binary was built without the '{kind}' backend; rebuild with `cargo build --release --features {}`",
+            kind.feature()
         )));
     }
     match kind {
@@ -165,9 +174,9 @@ fn device_for(kind: BackendKind) -> std::result::Result<Device, String> {
         BackendKind::Ndarray => Ok(Device::ndarray()),
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => Ok(Device::cuda(0)),
-        #[cfg(feature = "wgpu")]
+        #[cfg(feature = "wgpu-runtime")]
         BackendKind::Wgpu => wgpu_device(),
-        #[cfg(feature = "wgpu")]
+        #[cfg(feature = "wgpu-runtime")]
         BackendKind::WgpuSoftware => wgpu_software_device(),
         other => Err(format!("{other}: not compiled into this binary")),
     }
@@ -175,7 +184,7 @@ fn device_for(kind: BackendKind) -> std::result::Result<Device, String> {
 
 /// A real GPU adapter: discrete first, then integrated. CPU adapters (lavapipe, llvmpipe) are
 /// not taken, since `flex` is far faster than a software GPU.
-#[cfg(feature = "wgpu")]
+#[cfg(feature = "wgpu-runtime")]
 fn wgpu_device() -> std::result::Result<Device, String> {
     use burn::tensor::DeviceKind;
     let mut errors = Vec::new();
@@ -189,7 +198,7 @@ fn wgpu_device() -> std::result::Result<Device, String> {
 }
 
 /// A software (CPU) adapter, asked for on purpose.
-#[cfg(feature = "wgpu")]
+#[cfg(feature = "wgpu-runtime")]
 fn wgpu_software_device() -> std::result::Result<Device, String> {
     use burn::tensor::DeviceKind;
     Device::wgpu_options()

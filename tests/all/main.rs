@@ -17,3 +17,6 @@ mod outputs;
 mod resume;
 mod schedule;
 mod support;
+// the untuned GPU build only: see the module
+#[cfg(all(feature = "wgpu-runtime", not(feature = "wgpu")))]
+mod wgpu;
