@@ -3,7 +3,7 @@
 //! checkpoints crossing between the two devices.
 //!
 //! Compiled into the untuned GPU build only (`cargo test --release --no-default-features
-//! --features flex,wgpu-runtime wgpu`, as `.ci/run` does): with `wgpu`'s fusion and autotune,
+//! --features flex,wgpu-runtime --test all wgpu`, as `.ci/run` does): with `wgpu`'s fusion and autotune,
 //! lavapipe spends ~30 s compiling each tuned matmul kernel and one step takes over 20 minutes.
 //! Fusion and autotune change which kernels run, not what the code above them does: the
 //! device, the autodiff graph, the optimiser, the bulk reads and the files are the same.
