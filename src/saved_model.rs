@@ -17,6 +17,7 @@ use burn::tensor::{Bytes, Device};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::data::ImageSet;
 use crate::error::{Error, Result};
 use crate::model::{ARCHITECTURE, ARCHITECTURE_VERSION, MiniGoogLeNet};
 use crate::outputs::MODEL;
@@ -54,6 +55,18 @@ impl ModelInfo {
             input,
             mean_image_hwc: mean,
         }
+    }
+}
+
+impl ModelInfo {
+    /// Info for a MiniGoogLeNet trained on `train` with `mean` (its mean image) subtracted.
+    pub fn of_training_set(train: &ImageSet, mean: &[f32]) -> Self {
+        let input = InputSize {
+            height: train.height,
+            width: train.width,
+            channels: train.channels,
+        };
+        Self::new(train.classes.clone(), input, mean.to_vec())
     }
 }
 

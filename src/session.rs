@@ -11,7 +11,7 @@ use crate::data::{self, ImageSet, mean::mean_image};
 use crate::error::{Error, Result};
 use crate::fit::{FitData, FitSettings};
 use crate::outputs::OutputDir;
-use crate::saved_model::{InputSize, ModelInfo};
+use crate::saved_model::ModelInfo;
 
 /// Everything a training command starts from.
 pub struct Session {
@@ -57,13 +57,7 @@ impl Session {
 
     /// What travels with the weights: classes, input size, mean image.
     pub fn model_info(&self) -> ModelInfo {
-        let t = &self.train;
-        let input = InputSize {
-            height: t.height,
-            width: t.width,
-            channels: t.channels,
-        };
-        ModelInfo::new(t.classes.clone(), input, self.mean.to_vec())
+        ModelInfo::of_training_set(&self.train, &self.mean)
     }
 
     /// The data the training loop needs.

@@ -17,7 +17,7 @@ use clrtrain::data::loader::{self, Batch};
 use clrtrain::data::mean::mean_image;
 use clrtrain::inference::{evaluate, probabilities};
 use clrtrain::model::MiniGoogLeNet;
-use clrtrain::saved_model::{self, InputSize, ModelInfo};
+use clrtrain::saved_model::{self, ModelInfo};
 use clrtrain::schedule::{Clr, Method};
 use clrtrain::trainer::Trainer;
 
@@ -65,28 +65,21 @@ fn parameters(model: &MiniGoogLeNet) -> Vec<Vec<f32>> {
     collect.0
 }
 
-fn norm<'a>(values: impl Iterator<Item = &'a f32>) -> f64 {
-    values.map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt()
+/// Euclidean distance between two tensors' values.
+fn distance(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// For each tensor: |gpu − flex| / |flex − start|, the disagreement as a share of the update.
 fn update_disagreement(start: &[Vec<f32>], flex: &[Vec<f32>], gpu: &[Vec<f32>]) -> Vec<f64> {
     let mut shares = Vec::new();
     for ((s, f), g) in start.iter().zip(flex).zip(gpu) {
-        let update = norm(
-            f.iter()
-                .zip(s)
-                .map(|(a, b)| a - b)
-                .collect::<Vec<_>>()
-                .iter(),
-        );
-        let apart = norm(
-            f.iter()
-                .zip(g)
-                .map(|(a, b)| a - b)
-                .collect::<Vec<_>>()
-                .iter(),
-        );
+        let update = distance(f, s);
+        let apart = distance(f, g);
         // tensors the step leaves alone (conv biases before BatchNorm get a zero gradient)
         if update > 1e-6 {
             shares.push(apart / update);
@@ -102,16 +95,6 @@ fn update_disagreement(start: &[Vec<f32>], flex: &[Vec<f32>], gpu: &[Vec<f32>]) 
 
 fn relative(a: f64, b: f64) -> f64 {
     (a - b).abs() / a.abs().max(b.abs()).max(1e-12)
-}
-
-fn info_for(classes: usize, mean: &[f32]) -> ModelInfo {
-    let names = (0..classes).map(|c| format!("class{c}")).collect();
-    let input = InputSize {
-        height: 32,
-        width: 32,
-        channels: 3,
-    };
-    ModelInfo::new(names, input, mean.to_vec())
 }
 
 /// The largest difference between two tables of probabilities.
@@ -134,7 +117,7 @@ fn wgpu_trains_evaluates_and_predicts_as_flex_does_from_the_same_weights() {
     for dir in ["start", "trained", "from-wgpu"] {
         std::fs::create_dir_all(tmp.join(dir)).unwrap();
     }
-    let info = info_for(CLASSES, &mean);
+    let info = ModelInfo::of_training_set(&train, &mean);
     let gpu_device = software_gpu();
 
     // the same starting weights on both: flex's, through the model file
@@ -214,7 +197,7 @@ fn wgpu_trains_evaluates_and_predicts_as_flex_does_from_the_same_weights() {
 }
 
 /// Copy the folder `from` (recursively) to `to`.
-pub fn copy_dir(from: &Path, to: &Path) {
+fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
