@@ -210,6 +210,46 @@ fn convolutions_and_their_gradients_match_the_definition() {
             pad: 1,
             ..base
         }, // even kernel, stride larger than it
+        // Stride-1 shapes for the direct correlation kernels (AVX2/FMA): more input channels
+        // than one channel block (32), output channels that leave partial blocks of 6 and of 4,
+        // maps whose padded rows do not fill whole tiles; the first two also take the direct
+        // weight gradient (at least 128 positions and 16 input channels), the second with a
+        // kernel row wider than its 3 taps per call.
+        Conv {
+            c: 37,
+            out: 13,
+            h: 12,
+            w: 11,
+            ..base
+        },
+        Conv {
+            c: 16,
+            out: 5,
+            k: 5,
+            pad: 2,
+            h: 12,
+            w: 11,
+            ..base
+        },
+        Conv { pad: 0, ..base }, // 3×3 "valid": the input gradient pads by 2
+        Conv {
+            k: 5,
+            pad: 2,
+            h: 4,
+            w: 3,
+            ..base
+        }, // kernel wider than the image, width read at run time
+        Conv {
+            k: 2,
+            pad: 1,
+            ..base
+        }, // even kernel, output larger than the input
+        Conv {
+            h: 1,
+            w: 1,
+            out: 7,
+            ..base
+        }, // one pixel
     ] {
         check_convolution(conv);
     }

@@ -12,16 +12,20 @@
 //! - weight gradient: `dW   += dy[n] · col(x[n])ᵀ`
 //!
 //! A 1x1 convolution with stride 1 and no padding needs no im2col: `col(x[n])` is `x[n]` itself.
+//! Other stride-1 convolutions in f32 compute their forward pass and input gradient as direct
+//! correlations (`conv_direct`) where the CPU has AVX2 and FMA.
 //! The weight gradient is summed over a fixed number of image chunks, in order, so its value does
 //! not depend on the number of threads.
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::ops::Range;
 use burn_backend::DType;
 use burn_backend::ops::ConvOptions;
 use burn_std::{Bytes, Shape, bf16, f16};
 use num_traits::Float;
 
+use super::conv_direct::{self, Correlation};
 use crate::{FlexTensor, Layout};
 
 /// Number of partial weight gradients (image chunks) summed in order.
@@ -109,6 +113,48 @@ impl Geometry {
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
     }
+    /// The forward pass as a direct correlation, where its micro-kernel runs (f32 only).
+    fn direct(&self) -> Option<Correlation> {
+        let eligible = self.groups == 1
+            && self.stride == [1, 1]
+            && self.dilation == [1, 1]
+            && !self.pointwise()
+            // the input gradient pads the output gradient by `k - 1 - pad`
+            && self.pad[0] < self.kh
+            && self.pad[1] < self.kw
+            && conv_direct::available();
+        eligible.then_some(Correlation {
+            c_in: self.c_in,
+            c_out: self.c_out,
+            kh: self.kh,
+            kw: self.kw,
+            in_h: self.h,
+            in_w: self.w,
+            top: self.pad[0],
+            left: self.pad[1],
+            out_h: self.oh,
+            out_w: self.ow,
+        })
+    }
+    /// The input gradient as a direct correlation: the output gradient correlated with the
+    /// kernel turned 180°, input and output channels swapped.
+    fn direct_transposed(&self) -> Option<Correlation> {
+        self.direct().map(|c| Correlation {
+            c_in: c.c_out,
+            c_out: c.c_in,
+            in_h: c.out_h,
+            in_w: c.out_w,
+            top: c.kh - 1 - c.top,
+            left: c.kw - 1 - c.left,
+            out_h: c.in_h,
+            out_w: c.in_w,
+            ..c
+        })
+    }
+    /// Index of weight `[o][i][ky][kx]`.
+    fn weight_index(&self, o: usize, i: usize, ky: usize, kx: usize) -> usize {
+        ((o * self.c_in_group() + i) * self.kh + ky) * self.kw + kx
+    }
     /// Length of one image's im2col matrix (none for a pointwise convolution).
     fn col_len(&self) -> usize {
         if self.pointwise() {
@@ -133,9 +179,14 @@ pub(crate) fn conv2d(
     bias: Option<FlexTensor>,
     options: &ConvOptions<2>,
 ) -> FlexTensor {
+    let out_hw = Geometry::forward_out(x.layout().shape(), weight.layout().shape(), options);
+    let g = Geometry::new(x.layout().shape(), weight.layout().shape(), out_hw, options);
     match x.dtype() {
-        DType::F32 => conv2d_typed::<f32>(x, weight, bias, options),
-        DType::F64 => conv2d_typed::<f64>(x, weight, bias, options),
+        DType::F32 => match g.direct() {
+            Some(c) => direct_forward(&g, &c, x, weight, bias),
+            None => conv2d_typed::<f32>(&g, x, weight, bias),
+        },
+        DType::F64 => conv2d_typed::<f64>(&g, x, weight, bias),
         dtype => panic!("conv2d (NCHW): unsupported dtype {dtype:?}"),
     }
 }
@@ -153,7 +204,11 @@ pub(crate) fn conv2d_x_backward(
         [weight, output_grad],
         |[weight, output_grad]| match weight.dtype() {
             DType::F64 => x_backward_typed::<f64>(&x_shape, weight, output_grad, options),
-            _ => x_backward_typed::<f32>(&x_shape, weight, output_grad, options),
+            _ => direct_x_backward(&x_shape, weight, output_grad, options).unwrap_or_else(
+                |(weight, output_grad)| {
+                    x_backward_typed::<f32>(&x_shape, weight, output_grad, options)
+                },
+            ),
         },
     )
 }
@@ -169,7 +224,9 @@ pub(crate) fn conv2d_weight_backward(
     drop(weight);
     through_f32([x, output_grad], |[x, output_grad]| match x.dtype() {
         DType::F64 => weight_backward_typed::<f64>(x, &w_shape, output_grad, options),
-        _ => weight_backward_typed::<f32>(x, &w_shape, output_grad, options),
+        _ => direct_weight_backward(x, &w_shape, output_grad, options).unwrap_or_else(
+            |(x, output_grad)| weight_backward_typed::<f32>(x, &w_shape, output_grad, options),
+        ),
     })
 }
 
@@ -240,14 +297,68 @@ pub(super) fn tensor_from<T: Real>(data: Vec<T>, shape: Shape) -> FlexTensor {
     )
 }
 
-fn conv2d_typed<T: Real>(
+/// The forward pass as one direct correlation per image (f32).
+fn direct_forward(
+    g: &Geometry,
+    c: &Correlation,
     x: FlexTensor,
     weight: FlexTensor,
     bias: Option<FlexTensor>,
-    options: &ConvOptions<2>,
 ) -> FlexTensor {
-    let out_hw = Geometry::forward_out(x.layout().shape(), weight.layout().shape(), options);
-    let g = Geometry::new(x.layout().shape(), weight.layout().shape(), out_hw, options);
+    let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+    let bias = bias.map(|b| b.to_contiguous());
+    let xs: &[f32] = x.as_slice().expect("contiguous");
+    let ws: &[f32] = weight.as_slice().expect("contiguous");
+    let bs: Option<&[f32]> = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
+    let kernel = conv_direct::pack_kernel(c, |o, i, ky, kx| ws[g.weight_index(o, i, ky, kx)]);
+    let mut out = vec![0.0; g.batch * g.out_image()];
+    for_each_image(&mut out, g.out_image(), c.scratch_len(), |n, y, scratch| {
+        let x_n = &xs[n * g.in_image()..][..g.in_image()];
+        conv_direct::correlate(c, &kernel, x_n, bs, y, scratch);
+    });
+    tensor_from(out, Shape::from(vec![g.batch, g.c_out, g.oh, g.ow]))
+}
+
+/// The input gradient as one direct correlation per image (f32), or the tensors back where the
+/// direct kernel does not apply.
+fn direct_x_backward(
+    x_shape: &Shape,
+    weight: FlexTensor,
+    output_grad: FlexTensor,
+    options: &ConvOptions<2>,
+) -> Result<FlexTensor, (FlexTensor, FlexTensor)> {
+    let dy_shape = output_grad.layout().shape();
+    let g = Geometry::new(
+        x_shape,
+        weight.layout().shape(),
+        [dy_shape[2], dy_shape[3]],
+        options,
+    );
+    let Some(c) = g.direct_transposed() else {
+        return Err((weight, output_grad));
+    };
+    let (weight, output_grad) = (weight.to_contiguous(), output_grad.to_contiguous());
+    let ws: &[f32] = weight.as_slice().expect("contiguous");
+    let dys: &[f32] = output_grad.as_slice().expect("contiguous");
+    // Output channel `ci`, input channel `co`: the forward kernel turned 180°.
+    let kernel = conv_direct::pack_kernel(&c, |ci, co, ky, kx| {
+        ws[g.weight_index(co, ci, g.kh - 1 - ky, g.kw - 1 - kx)]
+    });
+    let mut dx = vec![0.0; g.batch * g.in_image()];
+    for_each_image(&mut dx, g.in_image(), c.scratch_len(), |n, dx_n, scratch| {
+        let dy_n = &dys[n * g.out_image()..][..g.out_image()];
+        conv_direct::correlate(&c, &kernel, dy_n, None, dx_n, scratch);
+    });
+    Ok(tensor_from(dx, x_shape.clone()))
+}
+
+fn conv2d_typed<T: Real>(
+    g: &Geometry,
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+) -> FlexTensor {
+    let g = *g;
     let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
     let bias = bias.map(|b| b.to_contiguous());
     let xs: &[T] = x.as_slice().expect("contiguous");
@@ -343,12 +454,10 @@ fn weight_backward_typed<T: Real>(
     let xs: &[T] = x.as_slice().expect("contiguous");
     let dys: &[T] = output_grad.as_slice().expect("contiguous");
 
-    let chunk = g.batch.div_ceil(WEIGHT_GRAD_CHUNKS).max(1);
-    let partial = |c: usize| {
-        let mut dw = vec![T::zero(); g.weight_len()];
+    let dw = sum_over_chunks(g.batch, g.weight_len(), |images, dw: &mut [T]| {
         with_scratch(g.col_len(), |col: &mut [T]| {
             let (m, k, p) = (g.c_out_group(), g.group_rows(), g.positions());
-            for n in c * chunk..((c + 1) * chunk).min(g.batch) {
+            for n in images.clone() {
                 let x_n = &xs[n * g.in_image()..][..g.in_image()];
                 let dy_n = &dys[n * g.out_image()..][..g.out_image()];
                 let col: &[T] = if g.pointwise() {
@@ -364,32 +473,81 @@ fn weight_backward_typed<T: Real>(
                         Operand::row_major(&dy_n[grp * m * p..], p),
                         Operand::transposed(&col[grp * k * p..], p),
                         [m, k, p],
-                        n > c * chunk,
+                        true,
                     );
                 }
             }
         });
-        dw
+    });
+    tensor_from(dw, w_shape.clone())
+}
+
+/// The weight gradient as direct dot products over chunks of images (f32), or the tensors back
+/// where the direct kernel does not apply or does not pay: measured per MiniGoogLeNet shape, it
+/// loses to im2col + GEMM on maps under 128 positions (7×7: the dot products are too short for
+/// their horizontal sums) and with fewer than 16 input channels (laying out the output gradient
+/// costs more than it saves).
+fn direct_weight_backward(
+    x: FlexTensor,
+    w_shape: &Shape,
+    output_grad: FlexTensor,
+    options: &ConvOptions<2>,
+) -> Result<FlexTensor, (FlexTensor, FlexTensor)> {
+    let dy_shape = output_grad.layout().shape();
+    let g = Geometry::new(
+        x.layout().shape(),
+        w_shape,
+        [dy_shape[2], dy_shape[3]],
+        options,
+    );
+    let Some(c) = g.direct().filter(|_| g.positions() >= 128 && g.c_in >= 16) else {
+        return Err((x, output_grad));
     };
-    let chunks = g.batch.div_ceil(chunk);
+    let (x, output_grad) = (x.to_contiguous(), output_grad.to_contiguous());
+    let xs: &[f32] = x.as_slice().expect("contiguous");
+    let dys: &[f32] = output_grad.as_slice().expect("contiguous");
+    let dw = sum_over_chunks(g.batch, g.weight_len(), |images, dw: &mut [f32]| {
+        let scratch_len = images.len() * c.weight_scratch_len();
+        with_scratch(scratch_len, |scratch: &mut [f32]| {
+            let x = &xs[images.start * g.in_image()..images.end * g.in_image()];
+            let dy = &dys[images.start * g.out_image()..images.end * g.out_image()];
+            conv_direct::weight_gradient(&c, x, dy, dw, scratch);
+        });
+    });
+    Ok(tensor_from(dw, w_shape.clone()))
+}
+
+/// `Σ partial(images)` over the batch cut into a fixed number of image chunks, each computed (in
+/// parallel) into a zeroed buffer of `len` and summed in order, so that the result does not
+/// depend on the number of threads.
+fn sum_over_chunks<T: Real>(
+    batch: usize,
+    len: usize,
+    partial: impl Fn(Range<usize>, &mut [T]) + Send + Sync,
+) -> Vec<T> {
+    let chunk = batch.div_ceil(WEIGHT_GRAD_CHUNKS).max(1);
+    let part = |c: usize| {
+        let mut sum = vec![T::zero(); len];
+        partial(c * chunk..((c + 1) * chunk).min(batch), &mut sum);
+        sum
+    };
+    let chunks = batch.div_ceil(chunk);
     #[cfg(feature = "rayon")]
     let partials: Vec<Vec<T>> = {
         use rayon::prelude::*;
-        (0..chunks).into_par_iter().map(partial).collect()
+        (0..chunks).into_par_iter().map(part).collect()
     };
     #[cfg(not(feature = "rayon"))]
-    let partials: Vec<Vec<T>> = (0..chunks).map(partial).collect();
+    let partials: Vec<Vec<T>> = (0..chunks).map(part).collect();
 
     let mut parts = partials.into_iter();
-    let mut dw = parts
-        .next()
-        .unwrap_or_else(|| vec![T::zero(); g.weight_len()]);
+    let mut total = parts.next().unwrap_or_else(|| vec![T::zero(); len]);
     for part in parts {
-        for (a, b) in dw.iter_mut().zip(part) {
+        for (a, b) in total.iter_mut().zip(part) {
             *a = *a + b;
         }
     }
-    tensor_from(dw, w_shape.clone())
+    total
 }
 
 /// Calls `f(n, out_n, scratch)` for every image `n`, in parallel, with `out` split into images of

@@ -97,6 +97,7 @@ pub mod comparison;
 #[macro_use]
 mod conv_common;
 pub mod conv;
+mod conv_direct;
 mod conv_nchw;
 mod batch_norm;
 pub mod conv_transpose;
