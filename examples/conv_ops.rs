@@ -3,12 +3,13 @@
 //! NCHW kernels (vendor/burn-flex, what training runs), next to what Burn and burn-flex 0.22.1
 //! do without the patch (flex's NHWC forward, Burn's default backward ops built from
 //! `conv_transpose2d` and a swapped-axes convolution, Burn's default batch norm built from tensor
-//! ops). Run on an idle machine: `cargo run --release --example conv_ops`.
+//! ops), and the downsample blocks' max pooling. Run on an idle machine:
+//! `cargo run --release --example conv_ops`.
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::conv::calculate_padding_out;
 use burn::backend::ops::{ConvOptions, ConvTransposeOptions, FloatTensorOps, ModuleOps};
-use burn::backend::{Scalar, TensorMetadata};
+use burn::backend::{IntDType, Scalar, TensorMetadata};
 use burn::tensor::Shape;
 use burn::tensor::TensorData;
 use std::time::Instant;
@@ -167,6 +168,38 @@ fn main() {
         t[0], t[1], t[2], t[3], t[4], t[5]
     );
     batch_norm(n);
+    max_pooling(n);
+}
+
+/// The downsample blocks' 3×3 stride-2 max pooling with indices, forward and backward.
+fn max_pooling(n: usize) {
+    let (k, s, none) = ([3, 3], [2, 2], [0, 0]);
+    for (c, hw) in [(80, 32), (144, 15)] {
+        let x = tensor([n, c, hw, hw], 8);
+        let pool =
+            || Flex::max_pool2d_with_indices(x.clone(), k, s, none, [1, 1], false, IntDType::I64);
+        let f = time(|| drop(pool()), 5);
+        let out = pool();
+        let dy = tensor(out.output.shape().dims::<4>(), 9);
+        let b = time(
+            || {
+                drop(Flex::max_pool2d_with_indices_backward(
+                    x.clone(),
+                    k,
+                    s,
+                    none,
+                    [1, 1],
+                    false,
+                    dy.clone(),
+                    out.indices.clone(),
+                ))
+            },
+            5,
+        );
+        println!(
+            "max pool 3x3 stride 2 [{n}, {c}, {hw}, {hw}]: forward {f:.2} ms, backward {b:.2} ms"
+        );
+    }
 }
 
 /// Burn's default `batch_norm_train` (tensor ops): what flex ran before the patch.

@@ -133,7 +133,7 @@ fn open_unchecked(kind: BackendKind) -> std::result::Result<(Device, String), St
     if probe != 3.0 {
         return Err(format!("{kind}: probe computation returned {probe}"));
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cpu_threads();
     let description = match kind {
         BackendKind::Flex | BackendKind::Ndarray => {
             keep_freed_memory();
@@ -143,6 +143,16 @@ fn open_unchecked(kind: BackendKind) -> std::result::Result<(Device, String), St
         _ => format!("{kind} (GPU, {device:?})"),
     };
     Ok((device, description))
+}
+
+/// Threads the CPU backends compute on: rayon's global pool, which takes `RAYON_NUM_THREADS`
+/// when it is a positive number and one thread per core otherwise.
+pub fn cpu_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Lets glibc keep freed tensor buffers for reuse instead of returning them to the kernel.

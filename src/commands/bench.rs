@@ -162,7 +162,7 @@ fn bench(options: &BenchArgs, console: Console) -> Result<BenchReport> {
 
     Ok(BenchReport {
         backend: selected.description,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: backend::cpu_threads(),
         pipeline_one_thread,
         loader,
         train_step,

@@ -1,6 +1,6 @@
-//! The CPU backend's kernels that clrtrain patches (vendor/burn-flex: NCHW im2col convolutions
-//! with their input, weight and bias gradients; batch normalisation and its gradients) against
-//! their definitions, computed here by plain loops in f64.
+//! The CPU backend's kernels that clrtrain patches (vendor/burn-flex: NCHW im2col and direct
+//! convolutions with their input, weight and bias gradients; batch normalisation and its
+//! gradients) against their definitions, computed here by plain loops in f64.
 
 use burn::tensor::module::{batch_norm, batch_norm_train, conv2d};
 use burn::tensor::ops::ConvOptions;

@@ -16,8 +16,8 @@
 //! The weight gradient, `dk[o][i][ky][kx] = Σ_q dy[o][q] · in[i][q + ky · padded_w + kx]`, uses the
 //! same padded input and the output gradient laid out in padded rows (zeros in the padding
 //! columns): each weight is a dot product of two contiguous runs, which a second micro-kernel
-//! computes 4 output channels × 3 taps at a time, summed over a chunk of images before its
-//! horizontal sums.
+//! computes 4 output channels × 3 kernel columns at a time, summed over a chunk of images before
+//! its horizontal sums.
 //!
 //! Used where the CPU has AVX2 and FMA (checked at run time), for f32; elsewhere the caller keeps
 //! its im2col path. Each image is computed on one thread in a fixed order, so results do not
@@ -60,7 +60,7 @@ impl Correlation {
     }
     /// Distance between channels in the padded input: the plane rounded up to whole cache lines,
     /// an odd number of them, so that the channels a tile reads fall in different L1 sets (a
-    /// 32×32 plane is exactly 4 KiB: every channel in the same set).
+    /// plane of a multiple of 4 KiB would put them all in the same set).
     fn channel_stride(&self) -> usize {
         let lines = self.plane().div_ceil(16);
         (lines | 1) * 16
@@ -90,9 +90,6 @@ impl Correlation {
     pub fn kernel_len(&self) -> usize {
         self.c_out * self.c_in * self.taps()
     }
-}
-
-impl Correlation {
     /// Output positions per channel for the weight gradient (padded-row coordinates), whole
     /// 8-lane vectors.
     fn grad_positions(&self) -> usize {
