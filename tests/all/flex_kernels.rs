@@ -1,10 +1,13 @@
 //! The CPU backend's kernels that clrtrain patches (vendor/burn-flex: NCHW im2col and direct
 //! convolutions with their input, weight and bias gradients; batch normalisation and its
-//! gradients) against their definitions, computed here by plain loops in f64.
+//! gradients; max pooling with indices and its gradient) against their definitions, computed
+//! here by plain loops in f64.
 
-use burn::tensor::module::{batch_norm, batch_norm_train, conv2d};
-use burn::tensor::ops::ConvOptions;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::module::{
+    batch_norm, batch_norm_train, conv2d, max_pool2d, max_pool2d_with_indices,
+};
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 
 /// Deterministic values in [-0.5, 0.5).
 fn values(len: usize, seed: usize) -> Vec<f32> {
@@ -343,4 +346,178 @@ fn batch_norm_and_its_gradients_match_the_definition() {
         })
         .collect();
     assert_close(&read(y), &want, "inference output");
+}
+
+/// One max pooling's shape: NCHW input, square window.
+#[derive(Debug, Clone, Copy)]
+struct Pool {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+    ceil: bool,
+}
+
+impl Pool {
+    /// Output length of one axis (PyTorch's rule: with `ceil`, a last window that would start in
+    /// the end padding is dropped).
+    fn out_len(&self, len: usize) -> usize {
+        let span = self.dilation * (self.k - 1) + 1;
+        let room = len + 2 * self.pad - span;
+        let out = if self.ceil {
+            room.div_ceil(self.stride) + 1
+        } else {
+            room / self.stride + 1
+        };
+        if self.ceil && (out - 1) * self.stride >= len + self.pad {
+            out - 1
+        } else {
+            out
+        }
+    }
+
+    fn options(&self) -> MaxPoolOptions<2> {
+        MaxPoolOptions::new([self.k; 2])
+            .with_stride([self.stride; 2])
+            .with_padding([self.pad; 2])
+            .with_dilation([self.dilation; 2])
+            .with_ceil_mode(self.ceil)
+    }
+
+    /// The definition: each window scanned in row-major order, taking a value that is greater
+    /// than the best so far or NaN (the first of equal maxima, the last NaN; PyTorch's rule).
+    /// Returns each output's value and its flat index within its (batch, channel) plane.
+    fn reference(&self, x: &[f32]) -> Vec<(f32, usize)> {
+        let (oh, ow) = (self.out_len(self.h), self.out_len(self.w));
+        let mut out = Vec::new();
+        for plane in x.chunks(self.h * self.w).take(self.n * self.c) {
+            for (i, j) in (0..oh).flat_map(|i| (0..ow).map(move |j| (i, j))) {
+                let mut best: Option<(f32, usize)> = None;
+                for (u, v) in (0..self.k).flat_map(|u| (0..self.k).map(move |v| (u, v))) {
+                    let yy = (i * self.stride + u * self.dilation) as isize - self.pad as isize;
+                    let xx = (j * self.stride + v * self.dilation) as isize - self.pad as isize;
+                    if yy < 0 || xx < 0 || yy as usize >= self.h || xx as usize >= self.w {
+                        continue;
+                    }
+                    let at = yy as usize * self.w + xx as usize;
+                    let value = plane[at];
+                    if best.is_none_or(|(b, _)| value > b || value.is_nan()) {
+                        best = Some((value, at));
+                    }
+                }
+                out.push(best.expect("every window holds an input element"));
+            }
+        }
+        out
+    }
+}
+
+/// Forward values and indices, and the gradient of `Σ y·r` (r fixed), against the definition.
+fn check_max_pool(pool: Pool, x: &[f32]) {
+    let shape = [pool.n, pool.c, pool.h, pool.w];
+    let (oh, ow) = (pool.out_len(pool.h), pool.out_len(pool.w));
+    let want = pool.reference(x);
+    let what = format!("{pool:?}");
+
+    // f32 takes the vectorised kernel where the CPU has AVX2, f64 the lane-by-lane one.
+    let plain = Device::flex();
+    let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    for input in [
+        tensor(x, shape, &plain),
+        Tensor::from_data(TensorData::new(x64, shape), (&plain, DType::F64)),
+    ] {
+        let dtype = input.dtype();
+        let (y, indices) = max_pool2d_with_indices(input, pool.options());
+        assert_eq!(y.dims(), [pool.n, pool.c, oh, ow], "{what}: output shape");
+        let got: Vec<f32> = read(y);
+        let got_idx: Vec<i64> = indices.into_data().iter::<i64>().collect();
+        for (o, ((g, gi), (w, wi))) in got.iter().zip(&got_idx).zip(&want).enumerate() {
+            let same = g == w || (g.is_nan() && w.is_nan());
+            assert!(
+                same && *gi == *wi as i64,
+                "{what} {dtype:?} [{o}]: {g}@{gi} vs {w}@{wi}"
+            );
+        }
+    }
+
+    // Gradient: each output's r goes to the input its index names.
+    let device = Device::flex().autodiff();
+    let r = values(want.len(), 13);
+    let xt = tensor(x, shape, &device).require_grad();
+    let y = max_pool2d(xt.clone(), pool.options());
+    let grads = (y * tensor(&r, [pool.n, pool.c, oh, ow], &device))
+        .sum()
+        .backward();
+    let mut want_dx = vec![0.0; x.len()];
+    let plane_out = oh * ow;
+    for (o, &(_, at)) in want.iter().enumerate() {
+        want_dx[o / plane_out * pool.h * pool.w + at] += r[o] as f64;
+    }
+    assert_close(
+        &read(xt.grad(&grads).expect("x grad")),
+        &want_dx,
+        &format!("{what} input gradient"),
+    );
+}
+
+/// Max pooling with indices (and its gradient) against the definition: the model's 3×3 stride-2
+/// windows, stride 1 and 3 (the other read paths of the vectorised kernel), padding, dilation,
+/// ceil mode, rows shorter and longer than a vector and not a multiple of one; values with many
+/// ties (the first of equal maxima must win), NaN (the last NaN wins) and -inf.
+#[test]
+fn max_pooling_and_its_gradient_match_the_definition() {
+    let shapes = [
+        (2, 3, 32, 32, 3, 2, 0, 1, false),
+        (2, 2, 15, 15, 3, 2, 0, 1, false),
+        (1, 2, 13, 11, 3, 1, 1, 1, false),
+        (1, 2, 17, 19, 2, 2, 0, 1, false),
+        (1, 3, 20, 23, 3, 3, 1, 1, false),
+        (1, 2, 12, 14, 3, 1, 2, 2, false),
+        (2, 1, 10, 9, 3, 2, 1, 1, true),
+        (1, 2, 5, 6, 2, 1, 0, 1, false),
+        (1, 1, 1, 1, 1, 1, 0, 1, false),
+    ];
+    for (n, c, h, w, k, stride, pad, dilation, ceil) in shapes {
+        let pool = Pool {
+            n,
+            c,
+            h,
+            w,
+            k,
+            stride,
+            pad,
+            dilation,
+            ceil,
+        };
+        let len = n * c * h * w;
+        // Four levels only: most windows hold equal maxima in several places.
+        let ties: Vec<f32> = (0..len).map(|i| (i * 7919 % 13 % 4) as f32).collect();
+        check_max_pool(pool, &ties);
+        check_max_pool(pool, &values(len, 5));
+    }
+
+    // NaN wins, the last in row-major order; -inf windows still name their first element.
+    let pool = Pool {
+        n: 1,
+        c: 2,
+        h: 9,
+        w: 10,
+        k: 3,
+        stride: 2,
+        pad: 1,
+        dilation: 1,
+        ceil: false,
+    };
+    let mut x = values(180, 3);
+    for at in [0, 1, 11, 12, 30, 31, 41, 77, 95, 96, 105] {
+        x[at] = f32::NAN;
+    }
+    x[150..180].fill(f32::NEG_INFINITY);
+    let want = pool.reference(&x);
+    assert!(want.iter().any(|(v, _)| v.is_nan()) && want.iter().any(|(v, _)| *v < -1e30));
+    check_max_pool(pool, &x);
 }

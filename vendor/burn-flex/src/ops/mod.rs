@@ -116,6 +116,7 @@ pub mod mask;
 pub mod matmul;
 mod module;
 pub mod pool;
+mod pool_max;
 mod qtensor;
 pub mod reduce;
 pub mod repeat_dim;

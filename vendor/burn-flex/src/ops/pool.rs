@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use burn_backend::{DType, Element};
 use burn_std::{Bytes, ElementAdd, Shape, bf16, f16};
 
+use super::pool_max;
 use crate::{FlexTensor, Layout};
 
 // ============================================================================
@@ -244,124 +245,33 @@ where
 {
     let x = x.to_contiguous();
     let x_shape = x.layout().shape();
-
-    let batch_size = x_shape[0];
-    let channels = x_shape[1];
-    let in_d = x_shape[2];
-    let in_h = x_shape[3];
-    let in_w = x_shape[4];
-
-    let [kernel_d, kernel_h, kernel_w] = kernel_size;
-    let [stride_d, stride_h, stride_w] = stride;
-    let [pad_d, pad_h, pad_w] = padding;
-    let [dilation_d, dilation_h, dilation_w] = dilation;
-
-    let out_d = pool_output_size(in_d, kernel_d, pad_d, stride_d, dilation_d, ceil_mode);
-    let out_h = pool_output_size(in_h, kernel_h, pad_h, stride_h, dilation_h, ceil_mode);
-    let out_w = pool_output_size(in_w, kernel_w, pad_w, stride_w, dilation_w, ceil_mode);
-
-    let spatial_out = out_d * out_h * out_w;
-    let x_data: &[T] = x.storage();
-    let kernel = |od: usize, oh: usize, ow: usize, x_offset: usize| {
-        let (kd_start, kd_end) =
-            valid_range_maxpool(od, kernel_d, stride_d, pad_d, dilation_d, in_d);
-        let (kh_start, kh_end) =
-            valid_range_maxpool(oh, kernel_h, stride_h, pad_h, dilation_h, in_h);
-        let (kw_start, kw_end) =
-            valid_range_maxpool(ow, kernel_w, stride_w, pad_w, dilation_w, in_w);
-
-        let mut max_val = neg_inf;
-        let mut max_idx: i64 = -1;
-
-        for kd in kd_start..kd_end {
-            // These subtractions are safe because valid_range guarantees no underflow.
-            let id = od * stride_d + kd * dilation_d - pad_d;
-            let id_base = id * in_h * in_w;
-
-            for kh in kh_start..kh_end {
-                let ih = oh * stride_h + kh * dilation_h - pad_h;
-                let ih_base = ih * in_w;
-
-                for kw in kw_start..kw_end {
-                    let iw = ow * stride_w + kw * dilation_w - pad_w;
-
-                    let x_idx = x_offset + id_base + ih_base + iw;
-                    let val = x_data[x_idx];
-
-                    // NaN always wins, so it propagates like in PyTorch, which also
-                    // reports the index of the last NaN in the window.
-                    if max_idx < 0 || val > max_val || val.is_nan() {
-                        max_val = val;
-                        max_idx = (id_base + ih_base + iw) as i64;
-                    }
-                }
-            }
-        }
-
-        (max_val, max_idx)
+    let [batch_size, channels, in_d, in_h, in_w] = [0, 1, 2, 3, 4].map(|i| x_shape[i]);
+    let input = [in_d, in_h, in_w];
+    // clrtrain: window bounds computed once per call, the scan in `pool_max`.
+    let [d, h, w] = core::array::from_fn(|a| {
+        let params = [kernel_size[a], stride[a], padding[a], dilation[a]];
+        let out = pool_output_size(
+            input[a],
+            kernel_size[a],
+            padding[a],
+            stride[a],
+            dilation[a],
+            ceil_mode,
+        );
+        pool_max::AxisWindows::new(out, params, input[a], |o| {
+            valid_range_maxpool(o, params[0], params[1], params[2], params[3], input[a])
+        })
+    });
+    let [out_d, out_h, out_w] = [d.len(), h.len(), w.len()];
+    let windows = pool_max::PoolWindows {
+        d,
+        h,
+        w,
+        in_h,
+        in_w,
+        neg_inf,
     };
-
-    let (output, indices) = {
-        #[cfg(feature = "rayon")]
-        {
-            use rayon::prelude::*;
-
-            let mut output = vec![neg_inf; batch_size * channels * spatial_out];
-            let mut indices = vec![-1i64; batch_size * channels * spatial_out];
-            let out_ptr = crate::ops::SendMutPtr::new(output.as_mut_ptr());
-            let idx_ptr = crate::ops::SendMutPtr::new(indices.as_mut_ptr());
-
-            // Flatten batch*channels into a single par_iter so rayon chooses
-            // the right granularity instead of creating one task per channel.
-            let bc_total = batch_size * channels;
-            (0..bc_total).into_par_iter().for_each(|bc| {
-                let b = bc / channels;
-                let c = bc % channels;
-                let x_offset = b * channels * in_d * in_h * in_w + c * in_d * in_h * in_w;
-                let out_offset = bc * spatial_out;
-
-                for od in 0..out_d {
-                    for oh in 0..out_h {
-                        for ow in 0..out_w {
-                            let out_idx = out_offset + od * out_h * out_w + oh * out_w + ow;
-                            let (max_val, max_idx) = kernel(od, oh, ow, x_offset);
-
-                            unsafe {
-                                out_ptr.write(out_idx, max_val);
-                                idx_ptr.write(out_idx, max_idx);
-                            }
-                        }
-                    }
-                }
-            });
-            (output, indices)
-        }
-        #[cfg(not(feature = "rayon"))]
-        {
-            let mut output = vec![neg_inf; batch_size * channels * spatial_out];
-            let mut indices = vec![-1i64; batch_size * channels * spatial_out];
-
-            for b in 0..batch_size {
-                for c in 0..channels {
-                    let x_offset = b * channels * in_d * in_h * in_w + c * in_d * in_h * in_w;
-                    let out_offset = b * channels * spatial_out + c * spatial_out;
-
-                    for od in 0..out_d {
-                        for oh in 0..out_h {
-                            for ow in 0..out_w {
-                                let out_idx = out_offset + od * out_h * out_w + oh * out_w + ow;
-                                let (max_val, max_idx) = kernel(od, oh, ow, x_offset);
-
-                                output[out_idx] = max_val;
-                                indices[out_idx] = max_idx;
-                            }
-                        }
-                    }
-                }
-            }
-            (output, indices)
-        }
-    };
+    let (output, indices) = pool_max::max_pool(x.storage(), batch_size * channels, &windows);
 
     let out_shape = Shape::from(vec![batch_size, channels, out_d, out_h, out_w]);
     let output_tensor = FlexTensor::new(
