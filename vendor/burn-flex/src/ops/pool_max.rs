@@ -5,7 +5,7 @@
 //! and a 3×3 stride-2 pooling of a batch-64 MiniGoogLeNet block took ≈ 16 ms here. Instead, for
 //! each output row: first every input column's maximum over the window's rows (rows are
 //! contiguous, so whole vectors of columns at a time), then each output's maximum over its
-//! window's columns (those column maxima gathered into a contiguous run first). Both passes use
+//! window's columns (for stride 2 the even lanes of two loads, else gathered). Both passes use
 //! one selection rule that does not depend on the scan order (`beats`), so the result is the one
 //! a row-major scan of each window gives: the largest value, the first (lowest index) of equal
 //! ones, or the last NaN (as PyTorch).
