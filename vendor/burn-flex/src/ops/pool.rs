@@ -249,7 +249,6 @@ where
     let input = [in_d, in_h, in_w];
     // clrtrain: window bounds computed once per call, the scan in `pool_max`.
     let [d, h, w] = core::array::from_fn(|a| {
-        let params = [kernel_size[a], stride[a], padding[a], dilation[a]];
         let out = pool_output_size(
             input[a],
             kernel_size[a],
@@ -258,8 +257,15 @@ where
             dilation[a],
             ceil_mode,
         );
-        pool_max::AxisWindows::new(out, params, input[a], |o| {
-            valid_range_maxpool(o, params[0], params[1], params[2], params[3], input[a])
+        pool_max::AxisWindows::new(out, [stride[a], padding[a], dilation[a]], |o| {
+            valid_range_maxpool(
+                o,
+                kernel_size[a],
+                stride[a],
+                padding[a],
+                dilation[a],
+                input[a],
+            )
         })
     });
     let [out_d, out_h, out_w] = [d.len(), h.len(), w.len()];

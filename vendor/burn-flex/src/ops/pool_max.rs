@@ -29,14 +29,12 @@ pub struct AxisWindows {
 }
 
 impl AxisWindows {
-    /// `out` windows of `kernel` taps over an axis of `input` elements.
+    /// `out` windows; `valid_taps(o)` gives output `o`'s taps that fall inside the input.
     pub fn new(
         out: usize,
-        [kernel, stride, pad, dilation]: [usize; 4],
-        input: usize,
+        [stride, pad, dilation]: [usize; 3],
         valid_taps: impl Fn(usize) -> (usize, usize),
     ) -> Self {
-        debug_assert!(kernel > 0 && stride > 0 && dilation > 0 && input > 0);
         Self {
             taps: (0..out).map(valid_taps).collect(),
             stride,
