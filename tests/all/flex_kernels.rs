@@ -213,11 +213,13 @@ fn convolutions_and_their_gradients_match_the_definition() {
             pad: 1,
             ..base
         }, // even kernel, stride larger than it
-        // Stride-1 shapes for the direct correlation kernels (AVX2/FMA): more input channels
-        // than one channel block (32), output channels that leave partial blocks of 6 and of 4,
-        // maps whose padded rows do not fill whole tiles; the first two also take the direct
-        // weight gradient (at least 128 positions and 16 input channels), the second with a
-        // kernel row wider than its 3 taps per call.
+        // Stride-1 shapes for the direct correlation kernels (AVX2/FMA and AVX-512): more input
+        // channels than one channel block (32); output channels (and, for the input gradient,
+        // input channels) that leave every partial block — AVX-512 tiles of 12 rows then 8, 4, 2
+        // and 1, AVX2 of 6 then 4, 2 and 1; maps whose padded rows do not fill whole tiles. The
+        // first two also take the direct weight gradient (at least 128 positions and 16 input
+        // channels) in blocks of 4, 2 and 1 rows, the second with a kernel row wider than its 3
+        // columns per call.
         Conv {
             c: 37,
             out: 13,
@@ -227,7 +229,7 @@ fn convolutions_and_their_gradients_match_the_definition() {
         },
         Conv {
             c: 16,
-            out: 5,
+            out: 7,
             k: 5,
             pad: 2,
             h: 12,
@@ -255,6 +257,34 @@ fn convolutions_and_their_gradients_match_the_definition() {
         }, // one pixel
     ] {
         check_convolution(conv);
+    }
+}
+
+/// The test above on each set of direct kernels this CPU runs (AVX2; AVX-512 where present), not
+/// only on the one it picks by default: the test binary runs that test again with
+/// `FLEX_CONV_KERNELS` set (the kernels are chosen once per process).
+#[test]
+fn convolutions_match_the_definition_on_every_kernel_set() {
+    #[cfg(target_arch = "x86_64")]
+    for (kernels, present) in [
+        ("avx2", std::is_x86_feature_detected!("avx2")),
+        ("avx512", std::is_x86_feature_detected!("avx512f")),
+    ] {
+        if !present || std::env::var_os("FLEX_CONV_KERNELS").is_some() {
+            continue;
+        }
+        let name = "flex_kernels::convolutions_and_their_gradients_match_the_definition";
+        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", name, "--test-threads", "1"])
+            .env("FLEX_CONV_KERNELS", kernels)
+            .output()
+            .expect("run the test binary");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{kernels}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

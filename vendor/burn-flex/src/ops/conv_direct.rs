@@ -8,10 +8,10 @@
 //! im2col rows one page apart on 32×32 maps. Here the input is copied once into a zero-padded
 //! buffer whose rows all have the padded width, so that every kernel tap is one constant offset:
 //! output position `q = y · padded_w + x` reads input element `q + ky · padded_w + kx` of each
-//! channel. An AVX2/FMA micro-kernel then accumulates 16 consecutive positions × 6 output channels
-//! in registers over every (input channel, tap), reading the padded input straight from cache
-//! and the kernel from a buffer packed once per call. Positions whose `x` falls in the padding
-//! columns are computed and thrown away (`kw - 1` per row).
+//! channel. A micro-kernel then accumulates consecutive positions × output channels in registers
+//! (AVX2/FMA: 16 × 6; AVX-512: 32 × 12) over every (input channel, tap), reading the padded input
+//! straight from cache and the kernel from a buffer packed once per call. Positions whose `x`
+//! falls in the padding columns are computed and thrown away (`kw - 1` per row).
 //!
 //! The weight gradient, `dk[o][i][ky][kx] = Σ_q dy[o][q] · in[i][q + ky · padded_w + kx]`, uses the
 //! same padded input and the output gradient laid out in padded rows (zeros in the padding
@@ -19,20 +19,28 @@
 //! computes 4 output channels × 3 kernel columns at a time, summed over a chunk of images before
 //! its horizontal sums.
 //!
-//! Used where the CPU has AVX2 and FMA (checked at run time), for f32; elsewhere the caller keeps
-//! its im2col path. Each image is computed on one thread in a fixed order, so results do not
-//! depend on the number of threads.
+//! Used for f32 where the CPU has AVX2 and FMA, with the AVX-512 kernels on Intel CPUs that have
+//! AVX-512F (checked at run time, see [`kernels`]); elsewhere the caller keeps its im2col path.
+//! Each image is computed on one thread in a fixed order, so results do not depend on the number
+//! of threads. Both forward kernel sets add the same products in the same order for every
+//! position, so they give the same bits; the weight gradient's sums are split over 8 or 16
+//! lanes, so there the two differ in rounding.
 
 use alloc::vec::Vec;
+use core::ops::Range;
 
-/// Output positions per micro-kernel tile (two 8-lane vectors).
-const TILE: usize = 16;
-/// Output channels per micro-kernel tile.
-const ROWS: usize = 6;
+/// Output positions per tile of the widest kernel (AVX-512: two 16-lane vectors); the padded
+/// layouts are sized for it, whichever kernel runs.
+const MAX_TILE: usize = 32;
 /// Input channels per pass over the positions: the padded input of a tile (`kh` rows of
-/// `TILE + kw - 1` values per channel) and a block's packed kernel stay in L1 across the
+/// `tile + kw - 1` values per channel) and a block's packed kernel stay in L1 across the
 /// output-channel blocks.
 const CHANNEL_BLOCK: usize = 32;
+/// Output-gradient rows × kernel columns per weight-gradient dot product call. Larger blocks
+/// that AVX-512's 32 registers would hold (8 × 3, 4 × 6) measured slower, on 32×32 and 15×15
+/// maps alike.
+const DOT_ROWS: usize = 4;
+const DOT_COLS: usize = 3;
 
 /// One image's correlation, stride 1, dilation 1:
 /// `out[o][y][x] = Σ_i Σ_ky Σ_kx k[o][i][ky][kx] · in[i][y + ky - top][x + kx - left]`, with
@@ -70,11 +78,11 @@ impl Correlation {
     }
     /// Output positions computed per channel (padded-row coordinates), whole tiles.
     fn positions(&self) -> usize {
-        (self.out_h * self.padded_w()).div_ceil(TILE) * TILE
+        (self.out_h * self.padded_w()).div_ceil(MAX_TILE) * MAX_TILE
     }
     /// The padded input, with room for the last tile reading past the last row.
     fn padded_len(&self) -> usize {
-        self.c_in * self.channel_stride() + TILE + self.kw
+        self.c_in * self.channel_stride() + MAX_TILE + self.kw
     }
     /// Scratch per image: the padded input and the output in padded-row coordinates.
     pub fn scratch_len(&self) -> usize {
@@ -91,9 +99,9 @@ impl Correlation {
         self.c_out * self.c_in * self.taps()
     }
     /// Output positions per channel for the weight gradient (padded-row coordinates), whole
-    /// 8-lane vectors.
+    /// 16-lane vectors.
     fn grad_positions(&self) -> usize {
-        (self.out_h * self.padded_w()).div_ceil(8) * 8
+        (self.out_h * self.padded_w()).div_ceil(16) * 16
     }
     /// Scratch per image for [`weight_gradient`]: the padded input and the output gradient in
     /// padded rows.
@@ -102,29 +110,107 @@ impl Correlation {
     }
 }
 
-/// Whether the micro-kernel runs on this CPU (AVX2 and FMA).
-pub fn available() -> bool {
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+/// The micro-kernels this CPU runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernels {
+    Avx2,
+    Avx512,
+}
+
+impl Kernels {
+    /// Output channels per full forward tile: as many as leave registers for the inputs (AVX2:
+    /// 12 accumulators of 16, AVX-512: 24 of 32).
+    fn rows(self) -> usize {
+        match self {
+            Kernels::Avx2 => 6,
+            Kernels::Avx512 => 12,
+        }
     }
-    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
-    {
-        false
+    /// Output positions per forward tile: two vectors.
+    fn tile(self) -> usize {
+        match self {
+            Kernels::Avx2 => 16,
+            Kernels::Avx512 => MAX_TILE,
+        }
+    }
+    /// The output channels of each forward tile ([`blocks`] of [`Kernels::rows`]).
+    fn row_blocks(self, c_out: usize) -> impl Iterator<Item = Range<usize>> {
+        blocks(c_out, self.rows())
     }
 }
 
-/// Packs the kernel `value(o, i, ky, kx)` for [`correlate`]: blocks of `ROWS` output channels
-/// (fewer in the last), each laid out `[i][ky][kx][row]`, so that the micro-kernel reads it
-/// sequentially.
+/// `0..len` cut into blocks of `full`, then the rest into blocks of 8, 4, 2 and 1 (smaller than
+/// `full`): fewer micro-kernel variants than one per remainder.
+fn blocks(len: usize, full: usize) -> impl Iterator<Item = Range<usize>> {
+    let whole = len / full * full;
+    let starts = (0..whole).step_by(full);
+    let full_blocks = starts.map(move |o0| o0..o0 + full);
+    let rest = [8, 4, 2, 1].into_iter().filter(move |&b| b < full);
+    let rest_blocks = rest.scan(whole, move |start, b| {
+        let block = *start..*start + ((len - *start) & b);
+        *start = block.end;
+        Some(block)
+    });
+    full_blocks.chain(rest_blocks.filter(|b| !b.is_empty()))
+}
+
+/// Detected once: AVX2 + FMA, and the AVX-512 kernels where the CPU has AVX-512F and is an
+/// Intel one. AMD's Zen 4 runs each 512-bit FMA as two 256-bit halves and was only ever measured
+/// with the AVX2 kernels, so AMD keeps them. `FLEX_CONV_KERNELS=avx2` or `=avx512` overrides the
+/// choice (to compare the two on one machine, or to test both).
+fn kernels() -> Option<Kernels> {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    {
+        static KERNELS: std::sync::OnceLock<Option<Kernels>> = std::sync::OnceLock::new();
+        *KERNELS.get_or_init(|| {
+            let avx2 =
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+            let avx512 = std::is_x86_feature_detected!("avx512f")
+                && match std::env::var("FLEX_CONV_KERNELS").as_deref() {
+                    Ok("avx2") => false,
+                    Ok("avx512") => true,
+                    _ => cpu_vendor() == *b"GenuineIntel",
+                };
+            match (avx512, avx2) {
+                (true, true) => Some(Kernels::Avx512),
+                (false, true) => Some(Kernels::Avx2),
+                _ => None,
+            }
+        })
+    }
+    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+    {
+        None
+    }
+}
+
+/// The CPU's vendor string (CPUID leaf 0: EBX, EDX, ECX).
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+fn cpu_vendor() -> [u8; 12] {
+    let leaf = core::arch::x86_64::__cpuid(0);
+    let mut vendor = [0; 12];
+    for (bytes, register) in vendor.chunks_mut(4).zip([leaf.ebx, leaf.edx, leaf.ecx]) {
+        bytes.copy_from_slice(&register.to_le_bytes());
+    }
+    vendor
+}
+
+/// Whether the micro-kernels run on this CPU (AVX2 and FMA at least).
+pub fn available() -> bool {
+    kernels().is_some()
+}
+
+/// Packs the kernel `value(o, i, ky, kx)` for [`correlate`]: blocks of output channels
+/// ([`Kernels::row_blocks`]), each laid out `[i][ky][kx][row]`, so that the micro-kernel
+/// reads it sequentially.
 pub fn pack_kernel(c: &Correlation, value: impl Fn(usize, usize, usize, usize) -> f32) -> Vec<f32> {
+    let kernels = kernels().expect("AVX2 and FMA");
     let mut packed = Vec::with_capacity(c.kernel_len());
-    for o0 in (0..c.c_out).step_by(ROWS) {
-        let rows = ROWS.min(c.c_out - o0);
+    for rows in kernels.row_blocks(c.c_out) {
         for i in 0..c.c_in {
             for ky in 0..c.kh {
                 for kx in 0..c.kw {
-                    packed.extend((o0..o0 + rows).map(|o| value(o, i, ky, kx)));
+                    packed.extend(rows.clone().map(|o| value(o, i, ky, kx)));
                 }
             }
         }
@@ -149,16 +235,11 @@ pub fn correlate(
     assert_eq!(out.len(), c.output_len());
     assert!(scratch.len() >= c.scratch_len());
     assert!(bias.is_none_or(|b| b.len() == c.c_out));
-    assert!(available());
+    let kernels = kernels().expect("AVX2 and FMA");
     let (padded, flat) = scratch.split_at_mut(c.padded_len());
     let flat = &mut flat[..c.c_out * c.positions()];
     pad_input(c, input, padded);
-    // SAFETY: AVX2 and FMA are present (asserted); `accumulate` reads and writes inside
-    // `padded` and `flat` only (see its bounds comment), whose sizes are fixed above.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        avx2::accumulate(c, kernel, padded, flat)
-    };
+    accumulate(c, kernels, kernel, padded, flat);
     let (pw, positions) = (c.padded_w(), c.positions());
     for (o, out_o) in out.chunks_mut(c.out_h * c.out_w).enumerate() {
         let b = bias.map_or(0.0, |b| b[o]);
@@ -186,8 +267,9 @@ pub fn weight_gradient(
     assert_eq!(out_grad.len(), images * c.output_len());
     assert_eq!(dk.len(), c.kernel_len());
     assert!(scratch.len() >= images * c.weight_scratch_len());
-    assert!(available());
-    let (padded, flat) = scratch[..images * c.weight_scratch_len()].split_at_mut(images * c.padded_len());
+    let kernels = kernels().expect("AVX2 and FMA");
+    let (padded, flat) =
+        scratch[..images * c.weight_scratch_len()].split_at_mut(images * c.padded_len());
     let inputs = input.chunks(c.input_len().max(1));
     for (x, p) in inputs.zip(padded.chunks_mut(c.padded_len())) {
         pad_input(c, x, p);
@@ -197,12 +279,7 @@ pub fn weight_gradient(
     for (dy, f) in grads.zip(flat.chunks_mut(per_image)) {
         flatten_output_grad(c, dy, f);
     }
-    // SAFETY: AVX2 and FMA are present (asserted); `weight_gradient` reads inside the buffers
-    // whose sizes are fixed above (see its bounds comment) and writes inside `dk`.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        avx2::weight_gradient(c, images, padded, flat, dk)
-    };
+    add_weight_gradient(c, kernels, images, padded, flat, dk);
 }
 
 /// Lays one output gradient out in rows of the padded width, zeros in the padding columns and
@@ -250,254 +327,301 @@ fn pad_input(c: &Correlation, input: &[f32], padded: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::{CHANNEL_BLOCK, Correlation, ROWS, TILE};
-    use core::arch::x86_64::*;
-
-    /// Fills `flat[o * positions + q]` with the correlation at padded-row position `q`.
-    ///
-    /// Bounds: a tile at `q0 ≤ positions - TILE` reads channel `i` at
-    /// `i * channel_stride + q0 + 15 + (kh - 1) * padded_w + kw - 1`, at most
-    /// `(c_in - 1) * channel_stride + plane + 13 + kw` for the last channel (`positions <
-    /// out_h * padded_w + TILE`, `plane = (out_h + kh - 1) * padded_w`), inside `padded_len`;
-    /// it writes `flat` rows
-    /// `o < c_out` at `q0..q0 + TILE`, inside `c_out * positions`.
-    ///
-    /// # Safety
-    /// The CPU must have AVX2 and FMA; `padded` and `flat` must have the lengths
-    /// [`Correlation`] gives them and `kernel` the packed length.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn accumulate(
-        c: &Correlation,
-        kernel: &[f32],
-        padded: &[f32],
-        flat: &mut [f32],
-    ) {
-        // SAFETY: see the bounds above; the caller guarantees AVX2 and FMA.
-        unsafe {
-            let (plane, per_input, positions) = (c.channel_stride(), c.taps(), c.positions());
-            for i0 in (0..c.c_in).step_by(CHANNEL_BLOCK) {
-                let channels = CHANNEL_BLOCK.min(c.c_in - i0);
-                for q0 in (0..positions).step_by(TILE) {
-                    let src = padded.as_ptr().add(i0 * plane + q0);
-                    for o0 in (0..c.c_out).step_by(ROWS) {
-                        let rows = ROWS.min(c.c_out - o0);
-                        let block = kernel.as_ptr().add(o0 * c.c_in * per_input);
-                        let tile = Tile {
-                            src,
-                            plane,
-                            channels,
-                            kh: c.kh,
-                            kw: c.kw,
-                            padded_w: c.padded_w(),
-                            kernel: block.add(i0 * per_input * rows),
-                            dst: flat.as_mut_ptr().add(o0 * positions + q0),
-                            dst_stride: positions,
-                            accumulate: i0 > 0,
-                        };
-                        match rows {
-                            6 => tile.run::<6>(),
-                            5 => tile.run::<5>(),
-                            4 => tile.run::<4>(),
-                            3 => tile.run::<3>(),
-                            2 => tile.run::<2>(),
-                            _ => tile.run::<1>(),
-                        }
+/// Fills `flat[o * positions + q]` with the correlation at padded-row position `q`, one tile of
+/// positions × a block of output channels at a time.
+///
+/// Bounds: a tile at `q0 ≤ positions - tile` reads channel `i` at
+/// `i * channel_stride + q0 + tile - 1 + (kh - 1) * padded_w + kw - 1`, at most
+/// `(c_in - 1) * channel_stride + plane + MAX_TILE - 2 + kw` for the last channel (`positions <
+/// out_h * padded_w + MAX_TILE`, `plane = (out_h + kh - 1) * padded_w`), inside `padded_len`; it
+/// reads the block's packed kernel, `rows × channels × taps` values from the block's offset in
+/// `kernel`, and writes `flat` rows `o < c_out` at `q0..q0 + tile`, inside `c_out * positions`.
+fn accumulate(c: &Correlation, kernels: Kernels, kernel: &[f32], padded: &[f32], flat: &mut [f32]) {
+    assert!(padded.len() >= c.padded_len() && flat.len() >= c.c_out * c.positions());
+    let (stride, taps, positions) = (c.channel_stride(), c.taps(), c.positions());
+    for i0 in (0..c.c_in).step_by(CHANNEL_BLOCK) {
+        let channels = CHANNEL_BLOCK.min(c.c_in - i0);
+        for q0 in (0..positions).step_by(kernels.tile()) {
+            for rows in kernels.row_blocks(c.c_out) {
+                let block = rows.start * c.c_in * taps;
+                let tile = Tile {
+                    src: padded[i0 * stride + q0..].as_ptr(),
+                    plane: stride,
+                    channels,
+                    kh: c.kh,
+                    kw: c.kw,
+                    padded_w: c.padded_w(),
+                    kernel: kernel[block + i0 * taps * rows.len()..].as_ptr(),
+                    dst: flat[rows.start * positions + q0..].as_mut_ptr(),
+                    dst_stride: positions,
+                    accumulate: i0 > 0,
+                };
+                // SAFETY: the CPU has the kernels' features (`kernels` was detected); the tile
+                // stays inside the buffers (bounds above).
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    match kernels {
+                        Kernels::Avx2 => avx2::tile(&tile, rows.len()),
+                        Kernels::Avx512 => avx512::tile(&tile, rows.len()),
                     }
                 }
             }
-        
         }
     }
+}
 
-    /// Adds the kernel gradient to `dk`: for 4 output channels × 3 kernel columns (consecutive
-    /// `(i, ky, kx)`) at a time, dot products over every image's positions, then one horizontal
-    /// sum each.
-    ///
-    /// Bounds: image `n`'s gradient rows are `flat[(n * c_out + o) * grad_positions..]`, read for
-    /// `grad_positions` values; its input is read at `n * padded_len + i * channel_stride + ky *
-    /// padded_w + kx + q` for `q < grad_positions < out_h * padded_w + 8`, at most
-    /// `n * padded_len + (c_in - 1) * channel_stride + plane + 6 + kw`, inside `padded_len =
-    /// c_in * channel_stride + TILE + kw`.
-    ///
-    /// # Safety
-    /// The CPU must have AVX2 and FMA; `padded` must hold `images` padded inputs, `flat`
-    /// `images` gradients of `c_out * grad_positions`, `dk` the kernel's length.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn weight_gradient(
-        c: &Correlation,
-        images: usize,
-        padded: &[f32],
-        flat: &[f32],
-        dk: &mut [f32],
-    ) {
-        let (positions, taps) = (c.grad_positions(), c.taps());
-        let columns = c.c_in * taps;
-        // Input offset of kernel column `j` (`[i][ky][kx]` flattened, as `dk` stores it).
-        let offset = |j: usize| {
-            let (i, t) = (j / taps, j % taps);
-            i * c.channel_stride() + (t / c.kw) * c.padded_w() + t % c.kw
-        };
-        for o0 in (0..c.c_out).step_by(4) {
-            let rows = 4.min(c.c_out - o0);
-            for j0 in (0..columns).step_by(3) {
-                let cols = 3.min(columns - j0);
-                let dot = Dot {
-                    images,
-                    positions,
-                    x: padded.as_ptr(),
-                    offsets: [0, 1, 2].map(|k| offset((j0 + k).min(columns - 1))),
-                    x_stride: c.padded_len(),
-                    dy: flat[o0 * positions..].as_ptr(),
-                    dy_stride: c.c_out * positions,
-                    dy_row: positions,
-                };
-                let mut sums = [[0.0f32; 3]; 4];
-                // SAFETY: see the bounds above; the caller guarantees AVX2 and FMA.
+/// Adds the kernel gradient to `dk`: for [`DOT_ROWS`] output channels × [`DOT_COLS`] kernel
+/// columns (consecutive `(i, ky, kx)`) at a time, dot products over every image's positions,
+/// then one horizontal sum each.
+///
+/// Bounds: image `n`'s gradient rows are `flat[(n * c_out + o) * grad_positions..]`, read for
+/// `grad_positions` values; its input is read at `n * padded_len + i * channel_stride + ky *
+/// padded_w + kx + q` for `q < grad_positions < out_h * padded_w + 16`, at most
+/// `n * padded_len + (c_in - 1) * channel_stride + plane + 14 + kw`, inside `padded_len =
+/// c_in * channel_stride + MAX_TILE + kw`.
+fn add_weight_gradient(
+    c: &Correlation,
+    kernels: Kernels,
+    images: usize,
+    padded: &[f32],
+    flat: &[f32],
+    dk: &mut [f32],
+) {
+    let (positions, taps) = (c.grad_positions(), c.taps());
+    assert!(padded.len() >= images * c.padded_len());
+    assert!(flat.len() >= images * c.c_out * positions && dk.len() == c.kernel_len());
+    let columns = c.c_in * taps;
+    // Input offset of kernel column `j` (`[i][ky][kx]` flattened, as `dk` stores it).
+    let offset = |j: usize| {
+        let (i, t) = (j / taps, j % taps);
+        i * c.channel_stride() + (t / c.kw) * c.padded_w() + t % c.kw
+    };
+    for rows in blocks(c.c_out, DOT_ROWS) {
+        let (o0, rows) = (rows.start, rows.len());
+        for cols in blocks(columns, DOT_COLS) {
+            let (j0, cols) = (cols.start, cols.len());
+            let dot = Dot {
+                images,
+                positions,
+                x: padded.as_ptr(),
+                offsets: core::array::from_fn(|k| offset((j0 + k).min(columns - 1))),
+                x_stride: c.padded_len(),
+                dy: flat[o0 * positions..].as_ptr(),
+                dy_stride: c.c_out * positions,
+                dy_row: positions,
+            };
+            let mut sums = [[0.0f32; DOT_COLS]; DOT_ROWS];
+            // SAFETY: the CPU has the kernels' features (`kernels` was detected); the dot
+            // products read inside the buffers (bounds above).
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                match kernels {
+                    Kernels::Avx2 => avx2::dot(&dot, [rows, cols], &mut sums),
+                    Kernels::Avx512 => avx512::dot(&dot, [rows, cols], &mut sums),
+                }
+            }
+            for (r, row) in sums.iter().enumerate().take(rows) {
+                let base = (o0 + r) * columns + j0;
+                for (d, &v) in dk[base..base + cols].iter_mut().zip(row) {
+                    *d += v;
+                }
+            }
+        }
+    }
+}
+
+/// One forward micro-kernel call: `rows` output channels × one tile of positions, over
+/// `channels` input channels and every tap.
+struct Tile {
+    src: *const f32,
+    plane: usize,
+    channels: usize,
+    kh: usize,
+    kw: usize,
+    padded_w: usize,
+    /// The block's packed kernel, from its first channel: `[i][ky][kx][row]`.
+    kernel: *const f32,
+    dst: *mut f32,
+    dst_stride: usize,
+    /// Whether to add to `dst` (a later channel block) rather than overwrite it.
+    accumulate: bool,
+}
+
+/// One dot product call's results: `[row][column]`.
+type Sums = [[f32; DOT_COLS]; DOT_ROWS];
+
+/// Dot products of `R` output-gradient rows with `C` shifted input rows over every image.
+struct Dot {
+    images: usize,
+    positions: usize,
+    x: *const f32,
+    /// Offsets of the `C` input runs from `x`.
+    offsets: [usize; DOT_COLS],
+    x_stride: usize,
+    dy: *const f32,
+    dy_stride: usize,
+    dy_row: usize,
+}
+
+/// Expands one micro-kernel module per instruction set (`$features`): vectors of `$lanes` lanes,
+/// zeroed, loaded, stored, multiplied-added, broadcast and summed by the given intrinsics. Forward
+/// tiles take 12, 8, 6, 4, 2 or 1 rows (each set uses its own [`Kernels::row_blocks`]), dot
+/// products 4, 2 or 1 rows × 3, 2 or 1 columns (the [`blocks`] of those sizes).
+macro_rules! micro_kernels {
+    (
+        $name:ident, $features:literal, $lanes:literal,
+        $zero:ident, $load:ident, $store:ident, $fmadd:ident, $broadcast:ident, $sum:path
+    ) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $name {
+            use super::{Dot, Sums, Tile};
+            use core::arch::x86_64::*;
+
+            /// # Safety
+            /// The CPU must have the module's features; `t` must point into buffers that hold
+            /// what its fields say (see `accumulate`'s bounds).
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn tile(t: &Tile, rows: usize) {
+                // A compile-time kernel size lets the taps of a row be immediate offsets.
+                unsafe {
+                    match (rows, t.kh == 3 && t.kw == 3) {
+                        (12, true) => run_tile::<12, 3, 3>(t),
+                        (12, false) => run_tile::<12, 0, 0>(t),
+                        (8, true) => run_tile::<8, 3, 3>(t),
+                        (8, false) => run_tile::<8, 0, 0>(t),
+                        (6, true) => run_tile::<6, 3, 3>(t),
+                        (6, false) => run_tile::<6, 0, 0>(t),
+                        (4, true) => run_tile::<4, 3, 3>(t),
+                        (4, false) => run_tile::<4, 0, 0>(t),
+                        (2, _) => run_tile::<2, 0, 0>(t),
+                        (1, _) => run_tile::<1, 0, 0>(t),
+                        _ => unreachable!("row block of {rows}"),
+                    }
+                }
+            }
+
+            /// `KH × KW` is the kernel size, or 0 × 0 to read it from `t`.
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn run_tile<const R: usize, const KH: usize, const KW: usize>(t: &Tile) {
+                let kw = if KW > 0 { KW } else { t.kw };
+                let kh = if KH > 0 { KH } else { t.kh };
+                unsafe {
+                    let mut acc = [[$zero(); 2]; R];
+                    if t.accumulate {
+                        for (r, a) in acc.iter_mut().enumerate() {
+                            let d = t.dst.add(r * t.dst_stride);
+                            *a = [$load(d), $load(d.add($lanes))];
+                        }
+                    }
+                    let mut w = t.kernel;
+                    for i in 0..t.channels {
+                        let s = t.src.add(i * t.plane);
+                        for ky in 0..kh {
+                            let row = s.add(ky * t.padded_w);
+                            for kx in 0..kw {
+                                let x0 = $load(row.add(kx));
+                                let x1 = $load(row.add(kx + $lanes));
+                                for (r, a) in acc.iter_mut().enumerate() {
+                                    let k = $broadcast(*w.add(r));
+                                    a[0] = $fmadd(x0, k, a[0]);
+                                    a[1] = $fmadd(x1, k, a[1]);
+                                }
+                                w = w.add(R);
+                            }
+                        }
+                    }
+                    for (r, a) in acc.iter().enumerate() {
+                        let d = t.dst.add(r * t.dst_stride);
+                        $store(d, a[0]);
+                        $store(d.add($lanes), a[1]);
+                    }
+                }
+            }
+
+            /// # Safety
+            /// The CPU must have the module's features; `d` must point into buffers that hold
+            /// what its fields say (see `add_weight_gradient`'s bounds).
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn dot(d: &Dot, [rows, cols]: [usize; 2], sums: &mut Sums) {
                 unsafe {
                     match (rows, cols) {
-                        (4, 3) => dot.run::<4, 3>(&mut sums),
-                        (4, 2) => dot.run::<4, 2>(&mut sums),
-                        (4, _) => dot.run::<4, 1>(&mut sums),
-                        (3, 3) => dot.run::<3, 3>(&mut sums),
-                        (3, 2) => dot.run::<3, 2>(&mut sums),
-                        (3, _) => dot.run::<3, 1>(&mut sums),
-                        (2, 3) => dot.run::<2, 3>(&mut sums),
-                        (2, 2) => dot.run::<2, 2>(&mut sums),
-                        (2, _) => dot.run::<2, 1>(&mut sums),
-                        (_, 3) => dot.run::<1, 3>(&mut sums),
-                        (_, 2) => dot.run::<1, 2>(&mut sums),
-                        (_, _) => dot.run::<1, 1>(&mut sums),
-                    }
-                }
-                for (r, row) in sums.iter().enumerate().take(rows) {
-                    let base = (o0 + r) * columns + j0;
-                    for (d, &v) in dk[base..base + cols].iter_mut().zip(row) {
-                        *d += v;
+                        (4, 3) => run_dot::<4, 3>(d, sums),
+                        (4, 2) => run_dot::<4, 2>(d, sums),
+                        (4, 1) => run_dot::<4, 1>(d, sums),
+                        (2, 3) => run_dot::<2, 3>(d, sums),
+                        (2, 2) => run_dot::<2, 2>(d, sums),
+                        (2, 1) => run_dot::<2, 1>(d, sums),
+                        (1, 3) => run_dot::<1, 3>(d, sums),
+                        (1, 2) => run_dot::<1, 2>(d, sums),
+                        (1, 1) => run_dot::<1, 1>(d, sums),
+                        _ => unreachable!("dot block of {rows} × {cols}"),
                     }
                 }
             }
-        }
-    }
 
-    /// Dot products of `R` output-gradient rows with `C` shifted input rows over every image.
-    struct Dot {
-        images: usize,
-        positions: usize,
-        x: *const f32,
-        /// Offsets of the `C` input runs from `x`.
-        offsets: [usize; 3],
-        x_stride: usize,
-        dy: *const f32,
-        dy_stride: usize,
-        dy_row: usize,
-    }
-
-    impl Dot {
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn run<const R: usize, const C: usize>(&self, sums: &mut [[f32; 3]; 4]) {
-            unsafe {
-                let mut acc = [[_mm256_setzero_ps(); C]; R];
-                for n in 0..self.images {
-                    let x = self.x.add(n * self.x_stride);
-                    let dy = self.dy.add(n * self.dy_stride);
-                    for q in (0..self.positions).step_by(8) {
-                        let mut xs = [_mm256_setzero_ps(); C];
-                        for (v, &off) in xs.iter_mut().zip(&self.offsets) {
-                            *v = _mm256_loadu_ps(x.add(off + q));
-                        }
-                        for (r, a) in acc.iter_mut().enumerate() {
-                            let d = _mm256_loadu_ps(dy.add(r * self.dy_row + q));
-                            for (a, &v) in a.iter_mut().zip(&xs) {
-                                *a = _mm256_fmadd_ps(d, v, *a);
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn run_dot<const R: usize, const C: usize>(d: &Dot, sums: &mut Sums) {
+                unsafe {
+                    let mut acc = [[$zero(); C]; R];
+                    for n in 0..d.images {
+                        let x = d.x.add(n * d.x_stride);
+                        let dy = d.dy.add(n * d.dy_stride);
+                        for q in (0..d.positions).step_by($lanes) {
+                            let mut xs = [$zero(); C];
+                            for (v, &off) in xs.iter_mut().zip(&d.offsets) {
+                                *v = $load(x.add(off + q));
                             }
-                        }
-                    }
-                }
-                for (row, a) in sums.iter_mut().zip(&acc) {
-                    for (s, &v) in row.iter_mut().zip(a) {
-                        *s = horizontal_sum(v);
-                    }
-                }
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn horizontal_sum(v: __m256) -> f32 {
-        let quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
-        _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)))
-    }
-
-    /// One micro-kernel call: `R` output channels × `TILE` positions.
-    struct Tile {
-        src: *const f32,
-        plane: usize,
-        channels: usize,
-        kh: usize,
-        kw: usize,
-        padded_w: usize,
-        kernel: *const f32,
-        dst: *mut f32,
-        dst_stride: usize,
-        accumulate: bool,
-    }
-
-    impl Tile {
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn run<const R: usize>(&self) {
-            // A compile-time kernel width lets the taps of a row be immediate offsets.
-            match (self.kh, self.kw) {
-                (3, 3) => unsafe { self.run_taps::<R, 3, 3>() },
-                _ => unsafe { self.run_taps::<R, 0, 0>() },
-            }
-        }
-
-        /// `KW` is the kernel width, or 0 to read it from `self.kw`.
-        #[target_feature(enable = "avx2,fma")]
-        #[inline]
-        unsafe fn run_taps<const R: usize, const KH: usize, const KW: usize>(&self) {
-            let kw = if KW > 0 { KW } else { self.kw };
-            let kh = if KH > 0 { KH } else { self.kh };
-            unsafe {
-                let mut acc = [[_mm256_setzero_ps(); 2]; R];
-                if self.accumulate {
-                    for (r, a) in acc.iter_mut().enumerate() {
-                        let d = self.dst.add(r * self.dst_stride);
-                        *a = [_mm256_loadu_ps(d), _mm256_loadu_ps(d.add(8))];
-                    }
-                }
-                let mut w = self.kernel;
-                for i in 0..self.channels {
-                    let s = self.src.add(i * self.plane);
-                    for ky in 0..kh {
-                        let row = s.add(ky * self.padded_w);
-                        for kx in 0..kw {
-                            let x0 = _mm256_loadu_ps(row.add(kx));
-                            let x1 = _mm256_loadu_ps(row.add(kx + 8));
                             for (r, a) in acc.iter_mut().enumerate() {
-                                let k = _mm256_broadcast_ss(&*w.add(r));
-                                a[0] = _mm256_fmadd_ps(x0, k, a[0]);
-                                a[1] = _mm256_fmadd_ps(x1, k, a[1]);
+                                let g = $load(dy.add(r * d.dy_row + q));
+                                for (a, &v) in a.iter_mut().zip(&xs) {
+                                    *a = $fmadd(g, v, *a);
+                                }
                             }
-                            w = w.add(R);
+                        }
+                    }
+                    for (row, a) in sums.iter_mut().zip(&acc) {
+                        for (s, &v) in row.iter_mut().zip(a) {
+                            *s = $sum(v);
                         }
                     }
                 }
-                for (r, a) in acc.iter().enumerate() {
-                    let d = self.dst.add(r * self.dst_stride);
-                    _mm256_storeu_ps(d, a[0]);
-                    _mm256_storeu_ps(d.add(8), a[1]);
-                }
             }
         }
-    }
+    };
+}
 
-    // `accumulate` dispatches on up to 6 rows; `run` loads two 8-lane vectors per tile.
-    const _: () = assert!(TILE == 16 && ROWS == 6);
+micro_kernels!(
+    avx2,
+    "avx2,fma",
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_fmadd_ps,
+    _mm256_set1_ps,
+    super::horizontal_sum_256
+);
+micro_kernels!(
+    avx512,
+    "avx512f",
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_fmadd_ps,
+    _mm512_set1_ps,
+    core::arch::x86_64::_mm512_reduce_add_ps
+);
+
+/// The sum of a vector's 8 lanes, pairwise.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn horizontal_sum_256(v: core::arch::x86_64::__m256) -> f32 {
+    use core::arch::x86_64::*;
+    let quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let pair = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
+    _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)))
 }
