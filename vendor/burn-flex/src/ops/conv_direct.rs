@@ -465,11 +465,12 @@ struct Dot {
 
 /// Expands one micro-kernel module per instruction set (`$features`): vectors of `$lanes` lanes,
 /// zeroed, loaded, stored, multiplied-added, broadcast and summed by the given intrinsics. Forward
-/// tiles take 12, 8, 6, 4, 2 or 1 rows (each set uses its own [`Kernels::row_blocks`]), dot
-/// products 4, 2 or 1 rows × 3, 2 or 1 columns (the [`blocks`] of those sizes).
+/// tiles take the set's [`Kernels::row_blocks`]: `rows` (the full block, then those of its rest
+/// that get a 3×3 variant) and 2 or 1; dot products 4, 2 or 1 rows × 3, 2 or 1 columns (the
+/// [`blocks`] of those sizes).
 macro_rules! micro_kernels {
     (
-        $name:ident, $features:literal, $lanes:literal,
+        $name:ident, $features:literal, $lanes:literal, rows: [$($rows:literal),*],
         $zero:ident, $load:ident, $store:ident, $fmadd:ident, $broadcast:ident, $sum:path
     ) => {
         #[cfg(target_arch = "x86_64")]
@@ -485,14 +486,10 @@ macro_rules! micro_kernels {
                 // A compile-time kernel size lets the taps of a row be immediate offsets.
                 unsafe {
                     match (rows, t.kh == 3 && t.kw == 3) {
-                        (12, true) => run_tile::<12, 3, 3>(t),
-                        (12, false) => run_tile::<12, 0, 0>(t),
-                        (8, true) => run_tile::<8, 3, 3>(t),
-                        (8, false) => run_tile::<8, 0, 0>(t),
-                        (6, true) => run_tile::<6, 3, 3>(t),
-                        (6, false) => run_tile::<6, 0, 0>(t),
-                        (4, true) => run_tile::<4, 3, 3>(t),
-                        (4, false) => run_tile::<4, 0, 0>(t),
+                        $(
+                            ($rows, true) => run_tile::<$rows, 3, 3>(t),
+                            ($rows, false) => run_tile::<$rows, 0, 0>(t),
+                        )*
                         (2, _) => run_tile::<2, 0, 0>(t),
                         (1, _) => run_tile::<1, 0, 0>(t),
                         _ => unreachable!("row block of {rows}"),
@@ -596,6 +593,7 @@ micro_kernels!(
     avx2,
     "avx2,fma",
     8,
+    rows: [6, 4],
     _mm256_setzero_ps,
     _mm256_loadu_ps,
     _mm256_storeu_ps,
@@ -607,6 +605,7 @@ micro_kernels!(
     avx512,
     "avx512f",
     16,
+    rows: [12, 8, 4],
     _mm512_setzero_ps,
     _mm512_loadu_ps,
     _mm512_storeu_ps,
