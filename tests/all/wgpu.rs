@@ -29,18 +29,28 @@ use crate::support::*;
 /// Same weights, forward only: losses and probabilities agree to ~1e-7 from the initial weights
 /// (running statistics 0 and 1), relative for losses.
 const FORWARD_TOLERANCE: f64 = 1e-5;
-/// Inference on trained weights: the running statistics of three steps are far from the batch
-/// statistics: probabilities 4e-7 apart, losses 1.1e-4 (relative; the log of small
-/// probabilities magnifies their differences).
+/// Inference on trained weights: the running statistics of two steps are far from the batch
+/// statistics: probabilities 4e-7 apart, losses ~1e-7 (relative; the log of small probabilities
+/// magnifies their differences).
 const INFERENCE_TOLERANCE: f64 = 1e-3;
 /// One SGD step from the same weights: each parameter tensor's update agrees within this share
-/// of its size (measured ≤ 0.3 %; BatchNorm's backward subtracts nearly equal sums in the early
+/// of its size (measured ≤ 0.34 %; BatchNorm's backward subtracts nearly equal sums in the early
 /// layers, so f32 rounding shows there first). A wrong gradient is off by ~100 %.
 const UPDATE_TOLERANCE: f64 = 0.01;
-/// Later steps: the two runs drift apart as rounding differences feed back, by about ten times
-/// a step on this tiny batch (measured: losses 2e-5 apart at the second step, 8e-4 at the third,
-/// 1.3e-2 at a fourth); relative.
-const DRIFT_TOLERANCE: f64 = 0.01;
+/// The loss after that step, relative: measured 3e-5 (2e-5 on Burn's ndarray backend); inputs
+/// perturbed by 1e-7 relative move flex's own by 4e-5–7e-5.
+const SECOND_LOSS_TOLERANCE: f64 = 1e-3;
+/// Two steps (the second carries the first's momentum) from the same weights: the shares of
+/// the summed updates. Rounding differences fed back through a step already spread them:
+/// measured worst 4.3 % and median 1.0 % (ndarray 4.1 % / 0.7 %; flex against itself with
+/// inputs perturbed by 1e-7 relative, 5.3 % / 1.0 %). A second step without momentum is off by
+/// 60 % / 41 %, one at 0.9× its rate by 8.9 % / 8.4 %. Later steps are not compared: by the
+/// third, rounding-level perturbations alone move the loss by 0.2–1 % and tensors by 20 %.
+const TWO_STEP_WORST: f64 = 0.25;
+const TWO_STEP_MEDIAN: f64 = 0.03;
+/// A checkpoint resumed for one epoch (2 steps) on each device: epoch 2's losses and accuracies,
+/// relative (measured within 0.17 %, at lower rates than above).
+const RESUMED_EPOCH_TOLERANCE: f64 = 0.01;
 
 fn software_gpu() -> Device {
     match backend::select(BackendKind::WgpuSoftware) {
@@ -133,9 +143,9 @@ fn wgpu_trains_evaluates_and_predicts_as_flex_does_from_the_same_weights() {
     gpu.load(&tmp.join("start")).unwrap();
     assert_eq!(parameters(gpu.model()), start);
 
-    // three SGD steps (momentum 0.9) at the rates of a triangular cycle of 2 iterations up
+    // two SGD steps (momentum 0.9) at the rates of a triangular cycle of 2 iterations up
     let clr = Clr::symmetric(Method::Triangular, 1e-3, 4e-3, 2, 1.0);
-    for it in 0..3u64 {
+    for it in 0..2u64 {
         let batch = batches[it as usize % batches.len()].clone();
         let lr = clr.lr(it);
         let (f, g) = (
@@ -144,26 +154,30 @@ fn wgpu_trains_evaluates_and_predicts_as_flex_does_from_the_same_weights() {
         );
         let (lf, lg) = (f.loss.into_scalar::<f64>(), g.loss.into_scalar::<f64>());
         eprintln!("step {it} at lr {lr:.2e}: loss flex {lf:.7}, wgpu {lg:.7}");
-        let bound = if it == 0 {
-            FORWARD_TOLERANCE
-        } else {
-            DRIFT_TOLERANCE
-        };
+        let bound = [FORWARD_TOLERANCE, SECOND_LOSS_TOLERANCE][it as usize];
         assert!(relative(lf, lg) < bound, "step {it}: loss {lf} vs {lg}");
         if it == 0 {
             assert_eq!(
                 f.correct.into_scalar::<i64>(),
                 g.correct.into_scalar::<i64>()
             );
-            let shares =
-                update_disagreement(&start, &parameters(flex.model()), &parameters(gpu.model()));
-            let most = shares.iter().cloned().fold(0.0, f64::max);
-            eprintln!(
-                "first update: {} tensors, disagreement at most {:.2} %",
-                shares.len(),
-                most * 100.0
-            );
-            assert!(shares.len() > 50 && most < UPDATE_TOLERANCE);
+        }
+        let mut shares =
+            update_disagreement(&start, &parameters(flex.model()), &parameters(gpu.model()));
+        shares.sort_by(f64::total_cmp);
+        let (worst, median) = (shares[shares.len() - 1], shares[shares.len() / 2]);
+        eprintln!(
+            "after {} update(s): {} tensors, disagreement at most {:.2} %, median {:.2} %",
+            it + 1,
+            shares.len(),
+            worst * 100.0,
+            median * 100.0
+        );
+        assert!(shares.len() > 50);
+        if it == 0 {
+            assert!(worst < UPDATE_TOLERANCE);
+        } else {
+            assert!(worst < TWO_STEP_WORST && median < TWO_STEP_MEDIAN);
         }
     }
 
@@ -258,7 +272,7 @@ fn wgpu_checkpoints_resume_on_flex_and_flex_checkpoints_on_wgpu() {
         assert_eq!(a[0], b[0]);
         for (x, y) in a[1].iter().zip(&b[1]) {
             assert!(
-                relative(*x, *y) < DRIFT_TOLERANCE,
+                relative(*x, *y) < RESUMED_EPOCH_TOLERANCE,
                 "epoch 2: {a:?} vs {b:?}"
             );
         }
