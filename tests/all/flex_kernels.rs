@@ -217,9 +217,10 @@ fn convolutions_and_their_gradients_match_the_definition() {
         // channels than one channel block (32); output channels (and, for the input gradient,
         // input channels) that leave every partial block — AVX-512 tiles of 12 rows then 8, 4, 2
         // and 1, AVX2 of 6 then 4, 2 and 1; maps whose padded rows do not fill whole tiles. The
-        // first two also take the direct weight gradient (at least 128 positions and 16 input
-        // channels) in blocks of 4, 2 and 1 rows, the second with a kernel row wider than its 3
-        // columns per call.
+        // first two also take the direct weight gradient (16 input channels or more): as dot
+        // products (at least 128 positions) in blocks of 4, 2 and 1 rows, the second with a
+        // kernel row wider than its 3 columns per call; the first as AVX-512 tap tiles of one
+        // 16-lane vector, 3 of its lanes padding.
         Conv {
             c: 37,
             out: 13,
@@ -234,6 +235,25 @@ fn convolutions_and_their_gradients_match_the_definition() {
             pad: 2,
             h: 12,
             w: 11,
+            ..base
+        },
+        // AVX-512 tap tiles of two vectors then one (45 output channels in 48 lanes), over 11
+        // chunks of 3 images: on 16×16 maps in groups of 2 and 1 images, on 7×7 maps (direct
+        // with tap tiles only) all 3 at once.
+        Conv {
+            n: 33,
+            c: 16,
+            h: 16,
+            w: 16,
+            out: 45,
+            ..base
+        },
+        Conv {
+            n: 33,
+            c: 20,
+            h: 7,
+            w: 7,
+            out: 45,
             ..base
         },
         Conv { pad: 0, ..base }, // 3×3 "valid": the input gradient pads by 2

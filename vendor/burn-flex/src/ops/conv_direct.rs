@@ -14,17 +14,23 @@
 //! falls in the padding columns are computed and thrown away (`kw - 1` per row).
 //!
 //! The weight gradient, `dk[o][i][ky][kx] = Σ_q dy[o][q] · in[i][q + ky · padded_w + kx]`, uses the
-//! same padded input and the output gradient laid out in padded rows (zeros in the padding
-//! columns): each weight is a dot product of two contiguous runs, which a second micro-kernel
-//! computes 4 output channels × 3 kernel columns at a time, summed over a chunk of images before
-//! its horizontal sums.
+//! same padded input. With AVX-512 and a 3×3 kernel it runs as tap tiles: the output gradient is
+//! transposed so that each position holds a row of output channels, and a micro-kernel keeps
+//! 32 output channels × the 9 taps of one input channel in registers, adding at each position the
+//! output-gradient vectors times the 9 input values under the taps (broadcast) — the forward
+//! tile's shape, with output channels in the lanes and no horizontal sums. Otherwise (AVX2, other
+//! kernel sizes) each weight is a dot product of two contiguous runs, the output gradient laid out
+//! in padded rows (zeros in the padding columns), computed 4 output channels × 3 kernel columns
+//! at a time and summed over a chunk of images before its horizontal sums. The dot products read
+//! 4 output-gradient and 3 input vectors per 12 FMAs, mostly from L2, and ran at about a third
+//! of the FMA peak; the tap tiles read 2 vectors and 9 scalars per 18 FMAs.
 //!
 //! Used for f32 where the CPU has AVX2 and FMA, with the AVX-512 kernels on Intel CPUs that have
 //! AVX-512F (checked at run time, see [`kernels`]); elsewhere the caller keeps its im2col path.
 //! Each image is computed on one thread in a fixed order, so results do not depend on the number
 //! of threads. Both forward kernel sets add the same products in the same order for every
-//! position, so they give the same bits; the weight gradient's sums are split over 8 or 16
-//! lanes, so there the two differ in rounding.
+//! position, so they give the same bits; the weight gradients of the two sets add in different
+//! orders, so there they differ in rounding.
 
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -41,6 +47,13 @@ const CHANNEL_BLOCK: usize = 32;
 /// maps alike.
 const DOT_ROWS: usize = 4;
 const DOT_COLS: usize = 3;
+/// Output channels per vector of a weight-gradient tap tile (AVX-512), and the vectors of a full
+/// tile: 2 × 9 taps = 18 accumulators.
+const TAP_LANES: usize = 16;
+const TAP_VECTORS: usize = 2;
+/// Transposed output gradient per group of images that a tap tile runs over: small maps (7×7)
+/// take several images per tile, so that loading and storing its sums stays a small part.
+const TAP_GROUP_BYTES: usize = 128 * 1024;
 
 /// One image's correlation, stride 1, dilation 1:
 /// `out[o][y][x] = Σ_i Σ_ky Σ_kx k[o][i][ky][kx] · in[i][y + ky - top][x + kx - left]`, with
@@ -103,10 +116,40 @@ impl Correlation {
     fn grad_positions(&self) -> usize {
         (self.out_h * self.padded_w()).div_ceil(16) * 16
     }
-    /// Scratch per image for [`weight_gradient`]: the padded input and the output gradient in
-    /// padded rows.
-    pub fn weight_scratch_len(&self) -> usize {
-        self.padded_len() + self.c_out * self.grad_positions()
+    /// Scratch for [`weight_gradient`] on a chunk of `images`: with tap tiles, one image's padded
+    /// input and transposed output gradient and the chunk's sums; with dot products, every
+    /// image's padded input and output gradient in padded rows.
+    pub fn weight_scratch_len(&self, images: usize) -> usize {
+        match kernels() {
+            Some(k) if self.by_taps(k) => {
+                self.tap_group(images) * self.tap_image_len() + self.tap_sums_len()
+            }
+            _ => images * (self.padded_len() + self.c_out * self.grad_positions()),
+        }
+    }
+    /// Whether the weight gradient runs as tap tiles: AVX-512 and a 3×3 kernel; otherwise as dot
+    /// products.
+    fn by_taps(&self, kernels: Kernels) -> bool {
+        kernels == Kernels::Avx512 && self.kh == 3 && self.kw == 3
+    }
+    /// Output channels rounded up to whole tap-tile vectors: the row length of the transposed
+    /// output gradient and of the tap sums.
+    fn lanes_out(&self) -> usize {
+        self.c_out.div_ceil(TAP_LANES) * TAP_LANES
+    }
+    /// Scratch per image of a tap-tile group: the padded input and the transposed output gradient.
+    fn tap_image_len(&self) -> usize {
+        self.padded_len() + self.out_h * self.out_w * self.lanes_out()
+    }
+    /// Images per tap-tile group: as many as keep the group's transposed output gradients within
+    /// [`TAP_GROUP_BYTES`], at least one.
+    fn tap_group(&self, images: usize) -> usize {
+        let per_image = self.out_h * self.out_w * self.lanes_out() * size_of::<f32>();
+        (TAP_GROUP_BYTES / per_image.max(1)).clamp(1, images.max(1))
+    }
+    /// Length of the tap sums, `[i][tap][lanes_out]`.
+    fn tap_sums_len(&self) -> usize {
+        self.c_in * self.taps() * self.lanes_out()
     }
 }
 
@@ -252,9 +295,20 @@ pub fn correlate(
     }
 }
 
+/// Whether [`weight_gradient`] beats im2col + GEMM for this shape, as measured on MiniGoogLeNet's:
+/// both need 16 input channels or more (with fewer, laying out the output gradient costs more
+/// than it saves); dot products also need maps of 128 positions or more (7×7 maps make them too
+/// short for their horizontal sums), tap tiles take 7×7 maps a group of images at a time.
+pub fn weight_gradient_pays(c: &Correlation) -> bool {
+    let Some(kernels) = kernels() else {
+        return false;
+    };
+    c.c_in >= 16 && (c.by_taps(kernels) || c.out_h * c.out_w >= 128)
+}
+
 /// Adds to `dk` (`c_out × c_in × kh × kw`) the gradient of the correlation's kernel for a chunk of
 /// images: `input` holds `images` inputs, `out_grad` their output gradients, `scratch` at least
-/// `images` × [`Correlation::weight_scratch_len`]. Call only when [`available`] is true.
+/// [`Correlation::weight_scratch_len`]`(images)`. Call only when [`available`] is true.
 pub fn weight_gradient(
     c: &Correlation,
     input: &[f32],
@@ -266,10 +320,13 @@ pub fn weight_gradient(
     assert_eq!(input.len(), images * c.input_len());
     assert_eq!(out_grad.len(), images * c.output_len());
     assert_eq!(dk.len(), c.kernel_len());
-    assert!(scratch.len() >= images * c.weight_scratch_len());
+    assert!(scratch.len() >= c.weight_scratch_len(images));
     let kernels = kernels().expect("AVX2 and FMA");
+    if c.by_taps(kernels) {
+        return weight_gradient_by_taps(c, images, input, out_grad, dk, scratch);
+    }
     let (padded, flat) =
-        scratch[..images * c.weight_scratch_len()].split_at_mut(images * c.padded_len());
+        scratch[..c.weight_scratch_len(images)].split_at_mut(images * c.padded_len());
     let inputs = input.chunks(c.input_len().max(1));
     for (x, p) in inputs.zip(padded.chunks_mut(c.padded_len())) {
         pad_input(c, x, p);
@@ -280,6 +337,101 @@ pub fn weight_gradient(
         flatten_output_grad(c, dy, f);
     }
     add_weight_gradient(c, kernels, images, padded, flat, dk);
+}
+
+/// The weight gradient as tap tiles (AVX-512, 3×3): a group of images at a time
+/// ([`Correlation::tap_group`]), their inputs padded and their output gradients transposed to
+/// position-major rows of output channels; every (block of output channels, input channel)
+/// accumulates its 9 taps over the group's positions into `[i][tap][o]` sums, added to `dk` at
+/// the end.
+fn weight_gradient_by_taps(
+    c: &Correlation,
+    images: usize,
+    input: &[f32],
+    out_grad: &[f32],
+    dk: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let (lanes, group) = (c.lanes_out(), c.tap_group(images));
+    let (padded, rest) = scratch.split_at_mut(group * c.padded_len());
+    let (dyt, sums) = rest.split_at_mut(group * c.out_h * c.out_w * lanes);
+    let sums = &mut sums[..c.tap_sums_len()];
+    sums.fill(0.0);
+    for n0 in (0..images).step_by(group) {
+        let count = group.min(images - n0);
+        for k in 0..count {
+            let n = n0 + k;
+            let p = &mut padded[k * c.padded_len()..][..c.padded_len()];
+            pad_input(c, &input[n * c.input_len()..][..c.input_len()], p);
+            let t = &mut dyt[k * c.out_h * c.out_w * lanes..][..c.out_h * c.out_w * lanes];
+            transpose_output_grad(c, &out_grad[n * c.output_len()..][..c.output_len()], t);
+        }
+        add_tap_tiles(c, count, padded, dyt, sums);
+    }
+    let columns = c.c_in * c.taps();
+    for (o, dk_o) in dk.chunks_mut(columns).enumerate() {
+        for (d, s) in dk_o.iter_mut().zip(sums.chunks(lanes)) {
+            *d += s[o];
+        }
+    }
+}
+
+/// Lays one output gradient out position-major, `dyt[p · lanes_out + o] = dy[o][p]`, zeros in the
+/// lanes past `c_out`; a block of positions at a time, so that the rows written stay in L1.
+fn transpose_output_grad(c: &Correlation, dy: &[f32], dyt: &mut [f32]) {
+    const BLOCK: usize = 64;
+    let (hw, lanes) = (c.out_h * c.out_w, c.lanes_out());
+    for p0 in (0..hw).step_by(BLOCK) {
+        let p1 = (p0 + BLOCK).min(hw);
+        let rows = &mut dyt[p0 * lanes..p1 * lanes];
+        for (o, dy_o) in dy.chunks(hw.max(1)).enumerate() {
+            for (row, &v) in rows.chunks_exact_mut(lanes).zip(&dy_o[p0..p1]) {
+                row[o] = v;
+            }
+        }
+        for row in rows.chunks_exact_mut(lanes) {
+            row[c.c_out..].fill(0.0);
+        }
+    }
+}
+
+/// Adds a group of `images`' tap tiles to `sums` (`[i][tap][lanes_out]`): for every block of
+/// [`TAP_VECTORS`] × [`TAP_LANES`] output channels and every input channel, the 9 taps' sums over
+/// the images' positions.
+///
+/// Bounds: a tile reads image `n`'s channel `i` of `padded` at `n * padded_len + i *
+/// channel_stride + (y + ky) * padded_w + x + kx` for `y < out_h`, `x < out_w`, `ky, kx < 3`,
+/// inside the channel's plane of `(out_h + 2) * padded_w`; `dyt` at `(n * out_h * out_w + p) *
+/// lanes_out + o` for `p < out_h * out_w`, `o < lanes_out`; and `sums` at `(i * 9 + tap) *
+/// lanes_out + o`, inside `tap_sums_len`.
+fn add_tap_tiles(c: &Correlation, images: usize, padded: &[f32], dyt: &[f32], sums: &mut [f32]) {
+    let (lanes, hw) = (c.lanes_out(), c.out_h * c.out_w);
+    assert!(padded.len() >= images * c.padded_len() && c.kh == 3 && c.kw == 3);
+    assert!(dyt.len() >= images * hw * lanes && sums.len() >= c.tap_sums_len());
+    for o0 in (0..lanes).step_by(TAP_VECTORS * TAP_LANES) {
+        let vectors = ((lanes - o0) / TAP_LANES).min(TAP_VECTORS);
+        for i in 0..c.c_in {
+            let tile = TapTile {
+                images,
+                x: padded[i * c.channel_stride()..].as_ptr(),
+                x_stride: c.padded_len(),
+                padded_w: c.padded_w(),
+                out_h: c.out_h,
+                out_w: c.out_w,
+                dy: dyt[o0..].as_ptr(),
+                dy_row: lanes,
+                dy_stride: hw * lanes,
+                sums: sums[i * c.taps() * lanes + o0..].as_mut_ptr(),
+                sums_row: lanes,
+            };
+            // SAFETY: the caller checked for AVX-512 (`by_taps`); the tile reads and writes
+            // inside the buffers (bounds above).
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                avx512_taps::tile(&tile, vectors)
+            }
+        }
+    }
 }
 
 /// Lays one output gradient out in rows of the padded width, zeros in the padding columns and
@@ -613,6 +765,88 @@ micro_kernels!(
     _mm512_set1_ps,
     core::arch::x86_64::_mm512_reduce_add_ps
 );
+
+/// One weight-gradient tap tile: `vectors` × [`TAP_LANES`] output channels × the 9 taps of one
+/// input channel, summed over the positions of `images` images.
+struct TapTile {
+    images: usize,
+    /// The input channel's padded plane (first image; image `n` at `n * x_stride`).
+    x: *const f32,
+    x_stride: usize,
+    padded_w: usize,
+    out_h: usize,
+    out_w: usize,
+    /// The transposed output gradient from the block's first output channel (first image; image
+    /// `n` at `n * dy_stride`).
+    dy: *const f32,
+    dy_row: usize,
+    dy_stride: usize,
+    /// The sums of tap 0 from the block's first output channel; tap `t` at `t * sums_row`.
+    sums: *mut f32,
+    sums_row: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512_taps {
+    use super::{TAP_LANES, TapTile};
+    use core::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must have AVX-512F; `t` must point into buffers that hold what its fields say
+    /// (see `add_tap_tiles`' bounds).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile(t: &TapTile, vectors: usize) {
+        unsafe {
+            match vectors {
+                2 => run::<2>(t),
+                1 => run::<1>(t),
+                _ => unreachable!("tap tile of {vectors} vectors"),
+            }
+        }
+    }
+
+    /// For each position: `R` vectors of output gradient, each multiplied by the 9 input values
+    /// under the kernel's taps (broadcast) into `R × 9` accumulators.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn run<const R: usize>(t: &TapTile) {
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); 9]; R];
+            for (r, a) in acc.iter_mut().enumerate() {
+                for (tap, v) in a.iter_mut().enumerate() {
+                    *v = _mm512_loadu_ps(t.sums.add(tap * t.sums_row + r * TAP_LANES));
+                }
+            }
+            let pw = t.padded_w;
+            for n in 0..t.images {
+                let (xs, dy) = (t.x.add(n * t.x_stride), t.dy.add(n * t.dy_stride));
+                for y in 0..t.out_h {
+                    let row = xs.add(y * pw);
+                    let g = dy.add(y * t.out_w * t.dy_row);
+                    for x in 0..t.out_w {
+                        let mut d = [_mm512_setzero_ps(); R];
+                        for (r, v) in d.iter_mut().enumerate() {
+                            *v = _mm512_loadu_ps(g.add(x * t.dy_row + r * TAP_LANES));
+                        }
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let b = _mm512_set1_ps(*row.add(ky * pw + x + kx));
+                                for (a, &v) in acc.iter_mut().zip(&d) {
+                                    a[ky * 3 + kx] = _mm512_fmadd_ps(v, b, a[ky * 3 + kx]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for (r, a) in acc.iter().enumerate() {
+                for (tap, &v) in a.iter().enumerate() {
+                    _mm512_storeu_ps(t.sums.add(tap * t.sums_row + r * TAP_LANES), v);
+                }
+            }
+        }
+    }
+}
 
 /// The sum of a vector's 8 lanes, pairwise.
 #[cfg(target_arch = "x86_64")]

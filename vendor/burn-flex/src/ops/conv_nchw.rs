@@ -482,11 +482,8 @@ fn weight_backward_typed<T: Real>(
     tensor_from(dw, w_shape.clone())
 }
 
-/// The weight gradient as direct dot products over chunks of images (f32), or the tensors back
-/// where the direct kernel does not apply or does not pay: measured per MiniGoogLeNet shape, it
-/// loses to im2col + GEMM on maps under 128 positions (7×7: the dot products are too short for
-/// their horizontal sums) and with fewer than 16 input channels (laying out the output gradient
-/// costs more than it saves).
+/// The weight gradient computed directly over chunks of images (f32), or the tensors back where
+/// the direct kernels do not apply or do not pay ([`conv_direct::weight_gradient_pays`]).
 fn direct_weight_backward(
     x: FlexTensor,
     w_shape: &Shape,
@@ -500,14 +497,14 @@ fn direct_weight_backward(
         [dy_shape[2], dy_shape[3]],
         options,
     );
-    let Some(c) = g.direct().filter(|_| g.positions() >= 128 && g.c_in >= 16) else {
+    let Some(c) = g.direct().filter(conv_direct::weight_gradient_pays) else {
         return Err((x, output_grad));
     };
     let (x, output_grad) = (x.to_contiguous(), output_grad.to_contiguous());
     let xs: &[f32] = x.as_slice().expect("contiguous");
     let dys: &[f32] = output_grad.as_slice().expect("contiguous");
     let dw = sum_over_chunks(g.batch, g.weight_len(), |images, dw: &mut [f32]| {
-        let scratch_len = images.len() * c.weight_scratch_len();
+        let scratch_len = c.weight_scratch_len(images.len());
         with_scratch(scratch_len, |scratch: &mut [f32]| {
             let x = &xs[images.start * g.in_image()..images.end * g.in_image()];
             let dy = &dys[images.start * g.out_image()..images.end * g.out_image()];
