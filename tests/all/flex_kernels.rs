@@ -256,6 +256,27 @@ fn convolutions_and_their_gradients_match_the_definition() {
             out: 45,
             ..base
         },
+        // Stride 2, whose weight gradient takes the AVX-512 tap tiles too: "same" padding on
+        // odd, non-square maps, and "valid" as in the model's downsample blocks, over 11 chunks
+        // of 3 images.
+        Conv {
+            c: 16,
+            h: 12,
+            w: 11,
+            out: 20,
+            stride: 2,
+            ..base
+        },
+        Conv {
+            n: 33,
+            c: 17,
+            h: 15,
+            w: 15,
+            out: 45,
+            stride: 2,
+            pad: 0,
+            ..base
+        },
         Conv { pad: 0, ..base }, // 3×3 "valid": the input gradient pads by 2
         Conv {
             k: 5,

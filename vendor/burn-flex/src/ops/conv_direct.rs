@@ -18,10 +18,12 @@
 //! transposed so that each position holds a row of output channels, and a micro-kernel keeps
 //! 32 output channels × the 9 taps of one input channel in registers, adding at each position the
 //! output-gradient vectors times the 9 input values under the taps (broadcast) — the forward
-//! tile's shape, with output channels in the lanes and no horizontal sums. Otherwise (AVX2, other
-//! kernel sizes) each weight is a dot product of two contiguous runs, the output gradient laid out
-//! in padded rows (zeros in the padding columns), computed 4 output channels × 3 kernel columns
-//! at a time and summed over a chunk of images before its horizontal sums. The dot products read
+//! tile's shape, with output channels in the lanes and no horizontal sums; strided convolutions
+//! too (the downsample blocks' stride 2), the tile reading every `s`-th input. Otherwise (AVX2,
+//! other kernel sizes; stride 1 only) each weight is a dot product of two contiguous runs, the
+//! output gradient laid out in padded rows (zeros in the padding columns), computed 4 output
+//! channels × 3 kernel columns at a time and summed over a chunk of images before its horizontal
+//! sums. The dot products read
 //! 4 output-gradient and 3 input vectors per 12 FMAs, mostly from L2, and ran at about a third
 //! of the FMA peak; the tap tiles read 2 vectors and 9 scalars per 18 FMAs.
 //!
@@ -55,9 +57,10 @@ const TAP_VECTORS: usize = 2;
 /// take several images per tile, so that loading and storing its sums stays a small part.
 const TAP_GROUP_BYTES: usize = 128 * 1024;
 
-/// One image's correlation, stride 1, dilation 1:
-/// `out[o][y][x] = Σ_i Σ_ky Σ_kx k[o][i][ky][kx] · in[i][y + ky - top][x + kx - left]`, with
-/// zeros outside the input.
+/// One image's correlation, dilation 1:
+/// `out[o][y][x] = Σ_i Σ_ky Σ_kx k[o][i][ky][kx] · in[i][s·y + ky - top][s·x + kx - left]`, with
+/// zeros outside the input and `s` the stride: 1 everywhere but in the tap tiles' weight
+/// gradient, which also takes stride 2 (and any other).
 #[derive(Clone, Copy, Debug)]
 pub struct Correlation {
     pub c_in: usize,
@@ -70,14 +73,16 @@ pub struct Correlation {
     pub left: usize,
     pub out_h: usize,
     pub out_w: usize,
+    pub stride: usize,
 }
 
 impl Correlation {
+    /// Width of the padded input's rows: the columns the last output reads, `s·(out_w - 1) + kw`.
     fn padded_w(&self) -> usize {
-        self.out_w + self.kw - 1
+        (self.out_w * self.stride + self.kw).saturating_sub(self.stride)
     }
     fn plane(&self) -> usize {
-        (self.out_h + self.kh - 1) * self.padded_w()
+        (self.out_h * self.stride + self.kh).saturating_sub(self.stride) * self.padded_w()
     }
     /// Distance between channels in the padded input: the plane rounded up to whole cache lines,
     /// an odd number of them, so that the channels a tile reads fall in different L1 sets (a
@@ -272,7 +277,7 @@ pub fn correlate(
     out: &mut [f32],
     scratch: &mut [f32],
 ) {
-    assert!(c.kh >= 1 && c.kw >= 1);
+    assert!(c.kh >= 1 && c.kw >= 1 && c.stride == 1);
     assert_eq!(kernel.len(), c.kernel_len());
     assert_eq!(input.len(), c.input_len());
     assert_eq!(out.len(), c.output_len());
@@ -297,13 +302,15 @@ pub fn correlate(
 
 /// Whether [`weight_gradient`] beats im2col + GEMM for this shape, as measured on MiniGoogLeNet's:
 /// both need 16 input channels or more (with fewer, laying out the output gradient costs more
-/// than it saves); dot products also need maps of 128 positions or more (7×7 maps make them too
-/// short for their horizontal sums), tap tiles take 7×7 maps a group of images at a time.
+/// than it saves); dot products also need stride 1 and maps of 128 positions or more (7×7 maps
+/// make them too short for their horizontal sums), tap tiles take 7×7 maps a group of images at
+/// a time, and stride 2.
 pub fn weight_gradient_pays(c: &Correlation) -> bool {
     let Some(kernels) = kernels() else {
         return false;
     };
-    c.c_in >= 16 && (c.by_taps(kernels) || c.out_h * c.out_w >= 128)
+    let dots = c.stride == 1 && c.out_h * c.out_w >= 128;
+    c.c_in >= 16 && (c.by_taps(kernels) || dots)
 }
 
 /// Adds to `dk` (`c_out × c_in × kh × kw`) the gradient of the correlation's kernel for a chunk of
@@ -325,6 +332,7 @@ pub fn weight_gradient(
     if c.by_taps(kernels) {
         return weight_gradient_by_taps(c, images, input, out_grad, dk, scratch);
     }
+    assert_eq!(c.stride, 1, "dot products need stride 1");
     let (padded, flat) =
         scratch[..c.weight_scratch_len(images)].split_at_mut(images * c.padded_len());
     let inputs = input.chunks(c.input_len().max(1));
@@ -400,8 +408,9 @@ fn transpose_output_grad(c: &Correlation, dy: &[f32], dyt: &mut [f32]) {
 /// the images' positions.
 ///
 /// Bounds: a tile reads image `n`'s channel `i` of `padded` at `n * padded_len + i *
-/// channel_stride + (y + ky) * padded_w + x + kx` for `y < out_h`, `x < out_w`, `ky, kx < 3`,
-/// inside the channel's plane of `(out_h + 2) * padded_w`; `dyt` at `(n * out_h * out_w + p) *
+/// channel_stride + (s·y + ky) * padded_w + s·x + kx` for `y < out_h`, `x < out_w`, `ky, kx < 3`
+/// (`s` the stride), inside the channel's plane of `(s·(out_h - 1) + 3) * padded_w` (`padded_w =
+/// s·(out_w - 1) + 3`); `dyt` at `(n * out_h * out_w + p) *
 /// lanes_out + o` for `p < out_h * out_w`, `o < lanes_out`; and `sums` at `(i * 9 + tap) *
 /// lanes_out + o`, inside `tap_sums_len`.
 fn add_tap_tiles(c: &Correlation, images: usize, padded: &[f32], dyt: &[f32], sums: &mut [f32]) {
@@ -416,6 +425,7 @@ fn add_tap_tiles(c: &Correlation, images: usize, padded: &[f32], dyt: &[f32], su
                 x: padded[i * c.channel_stride()..].as_ptr(),
                 x_stride: c.padded_len(),
                 padded_w: c.padded_w(),
+                stride: c.stride,
                 out_h: c.out_h,
                 out_w: c.out_w,
                 dy: dyt[o0..].as_ptr(),
@@ -774,6 +784,8 @@ struct TapTile {
     x: *const f32,
     x_stride: usize,
     padded_w: usize,
+    /// The convolution's stride: output position `(y, x)` reads input `(s·y + ky, s·x + kx)`.
+    stride: usize,
     out_h: usize,
     out_w: usize,
     /// The transposed output gradient from the block's first output channel (first image; image
@@ -817,11 +829,11 @@ mod avx512_taps {
                     *v = _mm512_loadu_ps(t.sums.add(tap * t.sums_row + r * TAP_LANES));
                 }
             }
-            let pw = t.padded_w;
+            let (pw, s) = (t.padded_w, t.stride);
             for n in 0..t.images {
                 let (xs, dy) = (t.x.add(n * t.x_stride), t.dy.add(n * t.dy_stride));
                 for y in 0..t.out_h {
-                    let row = xs.add(y * pw);
+                    let row = xs.add(s * y * pw);
                     let g = dy.add(y * t.out_w * t.dy_row);
                     for x in 0..t.out_w {
                         let mut d = [_mm512_setzero_ps(); R];
@@ -830,7 +842,7 @@ mod avx512_taps {
                         }
                         for ky in 0..3 {
                             for kx in 0..3 {
-                                let b = _mm512_set1_ps(*row.add(ky * pw + x + kx));
+                                let b = _mm512_set1_ps(*row.add(ky * pw + s * x + kx));
                                 for (a, &v) in acc.iter_mut().zip(&d) {
                                     a[ky * 3 + kx] = _mm512_fmadd_ps(v, b, a[ky * 3 + kx]);
                                 }

@@ -115,8 +115,13 @@ impl Geometry {
     }
     /// The forward pass as a direct correlation, where its micro-kernel runs (f32 only).
     fn direct(&self) -> Option<Correlation> {
+        self.strided_direct().filter(|c| c.stride == 1)
+    }
+    /// [`Geometry::direct`] with any stride equal on both axes: what the weight gradient's tap
+    /// tiles take.
+    fn strided_direct(&self) -> Option<Correlation> {
         let eligible = self.groups == 1
-            && self.stride == [1, 1]
+            && self.stride[0] == self.stride[1]
             && self.dilation == [1, 1]
             && !self.pointwise()
             // the input gradient pads the output gradient by `k - 1 - pad`
@@ -134,6 +139,7 @@ impl Geometry {
             left: self.pad[1],
             out_h: self.oh,
             out_w: self.ow,
+            stride: self.stride[0],
         })
     }
     /// The input gradient as a direct correlation: the output gradient correlated with the
@@ -497,7 +503,7 @@ fn direct_weight_backward(
         [dy_shape[2], dy_shape[3]],
         options,
     );
-    let Some(c) = g.direct().filter(conv_direct::weight_gradient_pays) else {
+    let Some(c) = g.strided_direct().filter(conv_direct::weight_gradient_pays) else {
         return Err((x, output_grad));
     };
     let (x, output_grad) = (x.to_contiguous(), output_grad.to_contiguous());
