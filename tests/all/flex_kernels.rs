@@ -178,6 +178,22 @@ fn convolutions_and_their_gradients_match_the_definition() {
         dilation: 1,
         groups: 1,
     };
+    let many_channels = Conv {
+        c: 37,
+        out: 13,
+        h: 12,
+        w: 11,
+        ..base
+    };
+    let five_by_five = Conv {
+        c: 16,
+        out: 7,
+        k: 5,
+        pad: 2,
+        h: 12,
+        w: 11,
+        ..base
+    };
     for conv in [
         base, // the model's 3×3 "same"
         Conv {
@@ -200,7 +216,7 @@ fn convolutions_and_their_gradients_match_the_definition() {
             stride: 2,
             pad: 0,
             ..base
-        }, // 1×1 strided: im2col after all
+        }, // 1×1 strided: one phase of four
         Conv {
             dilation: 2,
             pad: 2,
@@ -212,7 +228,7 @@ fn convolutions_and_their_gradients_match_the_definition() {
             stride: 3,
             pad: 1,
             ..base
-        }, // even kernel, stride larger than it
+        }, // even kernel, stride larger than it: phases no tap reads
         // Stride-1 shapes for the direct correlation kernels (AVX2/FMA and AVX-512): more input
         // channels than one channel block (32); output channels (and, for the input gradient,
         // input channels) that leave every partial block — AVX-512 tiles of 12 rows then 8, 4, 2
@@ -221,22 +237,8 @@ fn convolutions_and_their_gradients_match_the_definition() {
         // products (at least 128 positions) in blocks of 4, 2 and 1 rows, the second with a
         // kernel row wider than its 3 columns per call; the first as AVX-512 tap tiles of one
         // 16-lane vector, 3 of its lanes padding.
-        Conv {
-            c: 37,
-            out: 13,
-            h: 12,
-            w: 11,
-            ..base
-        },
-        Conv {
-            c: 16,
-            out: 7,
-            k: 5,
-            pad: 2,
-            h: 12,
-            w: 11,
-            ..base
-        },
+        many_channels,
+        five_by_five,
         // AVX-512 tap tiles of two vectors then one (45 output channels in 48 lanes), over 11
         // chunks of 3 images: on 16×16 maps in groups of 2 and 1 images, on 7×7 maps (direct
         // with tap tiles only) all 3 at once.
@@ -256,9 +258,9 @@ fn convolutions_and_their_gradients_match_the_definition() {
             out: 45,
             ..base
         },
-        // Stride 2, whose weight gradient takes the AVX-512 tap tiles too: "same" padding on
-        // odd, non-square maps, and "valid" as in the model's downsample blocks, over 11 chunks
-        // of 3 images.
+        // Stride 2, forward and input gradient as sums over phases, the weight gradient as
+        // AVX-512 tap tiles: "same" padding on odd, non-square maps, and "valid" as in the
+        // model's downsample blocks, over 11 chunks of 3 images.
         Conv {
             c: 16,
             h: 12,
@@ -276,6 +278,16 @@ fn convolutions_and_their_gradients_match_the_definition() {
             stride: 2,
             pad: 0,
             ..base
+        },
+        // Stride 2 through phases with more input channels than one channel block, and a 5×5
+        // kernel (phase sub-kernels of 3×3, 3×2, 2×3 and 2×2, the middle two read at run time).
+        Conv {
+            stride: 2,
+            ..many_channels
+        },
+        Conv {
+            stride: 2,
+            ..five_by_five
         },
         Conv { pad: 0, ..base }, // 3×3 "valid": the input gradient pads by 2
         Conv {

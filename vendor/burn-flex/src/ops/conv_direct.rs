@@ -1,5 +1,5 @@
 //! Stride-1 2D correlations computed directly, without an im2col matrix (added for clrtrain; see
-//! vendor/README.md).
+//! vendor/README.md). Strided convolutions are sums of such correlations (`conv_phases`).
 //!
 //! A stride-1, dilation-1 convolution's forward pass is such a correlation, and so is its input
 //! gradient: the output gradient correlated with the kernel turned 180° and its channel axes
@@ -142,14 +142,18 @@ impl Correlation {
     fn lanes_out(&self) -> usize {
         self.c_out.div_ceil(TAP_LANES) * TAP_LANES
     }
+    /// Length of one image's transposed output gradient, `[position][lanes_out]`.
+    fn transposed_len(&self) -> usize {
+        self.out_h * self.out_w * self.lanes_out()
+    }
     /// Scratch per image of a tap-tile group: the padded input and the transposed output gradient.
     fn tap_image_len(&self) -> usize {
-        self.padded_len() + self.out_h * self.out_w * self.lanes_out()
+        self.padded_len() + self.transposed_len()
     }
     /// Images per tap-tile group: as many as keep the group's transposed output gradients within
     /// [`TAP_GROUP_BYTES`], at least one.
     fn tap_group(&self, images: usize) -> usize {
-        let per_image = self.out_h * self.out_w * self.lanes_out() * size_of::<f32>();
+        let per_image = self.transposed_len() * size_of::<f32>();
         (TAP_GROUP_BYTES / per_image.max(1)).clamp(1, images.max(1))
     }
     /// Length of the tap sums, `[i][tap][lanes_out]`.
@@ -248,6 +252,14 @@ pub fn available() -> bool {
     kernels().is_some()
 }
 
+/// Whether 1×1 convolutions and strided ones (as sums over phases, `conv_phases`) run faster as
+/// direct correlations than as im2col + GEMM: with the AVX-512 set. The AVX2 set's 16 × 6 tiles
+/// were slower than the GEMM on the 1×1 shapes and level on stride 2 (MiniGoogLeNet's, measured
+/// with `FLEX_CONV_KERNELS=avx2`), so there those keep the GEMM.
+pub fn pointwise_and_strided_pay() -> bool {
+    kernels() == Some(Kernels::Avx512)
+}
+
 /// Packs the kernel `value(o, i, ky, kx)` for [`correlate`]: blocks of output channels
 /// ([`Kernels::row_blocks`]), each laid out `[i][ky][kx][row]`, so that the micro-kernel
 /// reads it sequentially.
@@ -277,12 +289,45 @@ pub fn correlate(
     out: &mut [f32],
     scratch: &mut [f32],
 ) {
+    assert!(bias.is_none_or(|b| b.len() == c.c_out));
+    correlate_with(c, kernel, input, out, scratch, |o, row, sums| {
+        let b = bias.map_or(0.0, |b| b[o]);
+        for (d, &s) in row.iter_mut().zip(sums) {
+            *d = s + b;
+        }
+    });
+}
+
+/// [`correlate`], adding the correlation to what `out` holds (no bias): to sum several.
+pub fn correlate_add(
+    c: &Correlation,
+    kernel: &[f32],
+    input: &[f32],
+    out: &mut [f32],
+    scratch: &mut [f32],
+) {
+    correlate_with(c, kernel, input, out, scratch, |_, row, sums| {
+        for (d, &s) in row.iter_mut().zip(sums) {
+            *d += s;
+        }
+    });
+}
+
+/// The correlation, each output row of channel `o` written by `write(o, row, sums)` from the row's
+/// sums.
+fn correlate_with(
+    c: &Correlation,
+    kernel: &[f32],
+    input: &[f32],
+    out: &mut [f32],
+    scratch: &mut [f32],
+    write: impl Fn(usize, &mut [f32], &[f32]),
+) {
     assert!(c.kh >= 1 && c.kw >= 1 && c.stride == 1);
     assert_eq!(kernel.len(), c.kernel_len());
     assert_eq!(input.len(), c.input_len());
     assert_eq!(out.len(), c.output_len());
     assert!(scratch.len() >= c.scratch_len());
-    assert!(bias.is_none_or(|b| b.len() == c.c_out));
     let kernels = kernels().expect("AVX2 and FMA");
     let (padded, flat) = scratch.split_at_mut(c.padded_len());
     let flat = &mut flat[..c.c_out * c.positions()];
@@ -290,26 +335,23 @@ pub fn correlate(
     accumulate(c, kernels, kernel, padded, flat);
     let (pw, positions) = (c.padded_w(), c.positions());
     for (o, out_o) in out.chunks_mut(c.out_h * c.out_w).enumerate() {
-        let b = bias.map_or(0.0, |b| b[o]);
         let flat_o = &flat[o * positions..];
         for (y, row) in out_o.chunks_mut(c.out_w).enumerate() {
-            for (d, &s) in row.iter_mut().zip(&flat_o[y * pw..]) {
-                *d = s + b;
-            }
+            write(o, row, &flat_o[y * pw..][..row.len()]);
         }
     }
 }
 
 /// Whether [`weight_gradient`] beats im2col + GEMM for this shape, as measured on MiniGoogLeNet's:
 /// both need 16 input channels or more (with fewer, laying out the output gradient costs more
-/// than it saves); dot products also need stride 1 and maps of 128 positions or more (7×7 maps
-/// make them too short for their horizontal sums), tap tiles take 7×7 maps a group of images at
-/// a time, and stride 2.
+/// than it saves); dot products also need stride 1, a kernel larger than 1×1 (1×1: GEMM's packed
+/// panels were faster) and maps of 128 positions or more (7×7 maps make them too short for their
+/// horizontal sums), tap tiles take 7×7 maps a group of images at a time, and stride 2.
 pub fn weight_gradient_pays(c: &Correlation) -> bool {
     let Some(kernels) = kernels() else {
         return false;
     };
-    let dots = c.stride == 1 && c.out_h * c.out_w >= 128;
+    let dots = c.stride == 1 && c.kh * c.kw > 1 && c.out_h * c.out_w >= 128;
     c.c_in >= 16 && (c.by_taps(kernels) || dots)
 }
 
@@ -362,7 +404,7 @@ fn weight_gradient_by_taps(
 ) {
     let (lanes, group) = (c.lanes_out(), c.tap_group(images));
     let (padded, rest) = scratch.split_at_mut(group * c.padded_len());
-    let (dyt, sums) = rest.split_at_mut(group * c.out_h * c.out_w * lanes);
+    let (dyt, sums) = rest.split_at_mut(group * c.transposed_len());
     let sums = &mut sums[..c.tap_sums_len()];
     sums.fill(0.0);
     for n0 in (0..images).step_by(group) {
@@ -371,7 +413,7 @@ fn weight_gradient_by_taps(
             let n = n0 + k;
             let p = &mut padded[k * c.padded_len()..][..c.padded_len()];
             pad_input(c, &input[n * c.input_len()..][..c.input_len()], p);
-            let t = &mut dyt[k * c.out_h * c.out_w * lanes..][..c.out_h * c.out_w * lanes];
+            let t = &mut dyt[k * c.transposed_len()..][..c.transposed_len()];
             transpose_output_grad(c, &out_grad[n * c.output_len()..][..c.output_len()], t);
         }
         add_tap_tiles(c, count, padded, dyt, sums);
@@ -645,15 +687,21 @@ macro_rules! micro_kernels {
             /// what its fields say (see `accumulate`'s bounds).
             #[target_feature(enable = $features)]
             pub(super) unsafe fn tile(t: &Tile, rows: usize) {
-                // A compile-time kernel size lets the taps of a row be immediate offsets.
+                // A compile-time kernel size lets the taps be immediate offsets: 3×3, and the
+                // 2×2, 2×1, 1×2 and 1×1 of pointwise convolutions and of stride-2 phases
+                // (`conv_phases`).
                 unsafe {
-                    match (rows, t.kh == 3 && t.kw == 3) {
+                    match (rows, t.kh, t.kw) {
                         $(
-                            ($rows, true) => run_tile::<$rows, 3, 3>(t),
-                            ($rows, false) => run_tile::<$rows, 0, 0>(t),
+                            ($rows, 3, 3) => run_tile::<$rows, 3, 3>(t),
+                            ($rows, 2, 2) => run_tile::<$rows, 2, 2>(t),
+                            ($rows, 2, 1) => run_tile::<$rows, 2, 1>(t),
+                            ($rows, 1, 2) => run_tile::<$rows, 1, 2>(t),
+                            ($rows, 1, 1) => run_tile::<$rows, 1, 1>(t),
+                            ($rows, _, _) => run_tile::<$rows, 0, 0>(t),
                         )*
-                        (2, _) => run_tile::<2, 0, 0>(t),
-                        (1, _) => run_tile::<1, 0, 0>(t),
+                        (2, _, _) => run_tile::<2, 0, 0>(t),
+                        (1, _, _) => run_tile::<1, 0, 0>(t),
                         _ => unreachable!("row block of {rows}"),
                     }
                 }

@@ -12,8 +12,9 @@
 //! - weight gradient: `dW   += dy[n] · col(x[n])ᵀ`
 //!
 //! A 1x1 convolution with stride 1 and no padding needs no im2col: `col(x[n])` is `x[n]` itself.
-//! Other stride-1 convolutions in f32 compute their forward pass and input gradient as direct
-//! correlations (`conv_direct`) where the CPU has AVX2 and FMA.
+//! Where the CPU has AVX2 and FMA, stride-1 f32 convolutions compute their forward pass and input
+//! gradient as direct correlations instead (`conv_direct`); with its AVX-512 kernels, 1x1 ones
+//! too, and strided ones as sums of correlations over the input's phases (`conv_phases`).
 //! The weight gradient is summed over a fixed number of image chunks, in order, so its value does
 //! not depend on the number of threads.
 
@@ -26,6 +27,7 @@ use burn_std::{Bytes, Shape, bf16, f16};
 use num_traits::Float;
 
 use super::conv_direct::{self, Correlation};
+use super::conv_phases::Phases;
 use crate::{FlexTensor, Layout};
 
 /// Number of partial weight gradients (image chunks) summed in order.
@@ -113,7 +115,8 @@ impl Geometry {
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
     }
-    /// The forward pass as a direct correlation, where its micro-kernel runs (f32 only).
+    /// The forward pass as a direct correlation, where its micro-kernel runs (1x1: where it beats
+    /// the GEMM; f32 only).
     fn direct(&self) -> Option<Correlation> {
         self.strided_direct().filter(|c| c.stride == 1)
     }
@@ -123,7 +126,7 @@ impl Geometry {
         let eligible = self.groups == 1
             && self.stride[0] == self.stride[1]
             && self.dilation == [1, 1]
-            && !self.pointwise()
+            && (!self.pointwise() || conv_direct::pointwise_and_strided_pay())
             // the input gradient pads the output gradient by `k - 1 - pad`
             && self.pad[0] < self.kh
             && self.pad[1] < self.kw
@@ -157,6 +160,30 @@ impl Geometry {
             ..c
         })
     }
+    /// A strided convolution (equal strides of 2 or more, dilation 1) as stride-1 correlations
+    /// over the input's phases, where they beat im2col + GEMM (f32 only).
+    fn phases(&self) -> Option<Phases> {
+        let eligible = self.groups == 1
+            && self.stride[0] == self.stride[1]
+            && self.stride[0] >= 2
+            && self.dilation == [1, 1]
+            && self.h > 0
+            && self.w > 0
+            && conv_direct::pointwise_and_strided_pay();
+        eligible.then_some(Phases {
+            s: self.stride[0],
+            c_in: self.c_in,
+            c_out: self.c_out,
+            kh: self.kh,
+            kw: self.kw,
+            h: self.h,
+            w: self.w,
+            top: self.pad[0],
+            left: self.pad[1],
+            out_h: self.oh,
+            out_w: self.ow,
+        })
+    }
     /// Index of weight `[o][i][ky][kx]`.
     fn weight_index(&self, o: usize, i: usize, ky: usize, kx: usize) -> usize {
         ((o * self.c_in_group() + i) * self.kh + ky) * self.kw + kx
@@ -188,9 +215,10 @@ pub(crate) fn conv2d(
     let out_hw = Geometry::forward_out(x.layout().shape(), weight.layout().shape(), options);
     let g = Geometry::new(x.layout().shape(), weight.layout().shape(), out_hw, options);
     match x.dtype() {
-        DType::F32 => match g.direct() {
-            Some(c) => direct_forward(&g, &c, x, weight, bias),
-            None => conv2d_typed::<f32>(&g, x, weight, bias),
+        DType::F32 => match (g.direct(), g.phases()) {
+            (Some(c), _) => direct_forward(&g, &c, x, weight, bias),
+            (None, Some(p)) => phased_forward(&g, &p, x, weight, bias),
+            (None, None) => conv2d_typed::<f32>(&g, x, weight, bias),
         },
         DType::F64 => conv2d_typed::<f64>(&g, x, weight, bias),
         dtype => panic!("conv2d (NCHW): unsupported dtype {dtype:?}"),
@@ -325,8 +353,41 @@ fn direct_forward(
     tensor_from(out, Shape::from(vec![g.batch, g.c_out, g.oh, g.ow]))
 }
 
-/// The input gradient as one direct correlation per image (f32), or the tensors back where the
-/// direct kernel does not apply.
+/// A strided forward pass as a sum of direct correlations over each image's phases (f32).
+fn phased_forward(
+    g: &Geometry,
+    p: &Phases,
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+) -> FlexTensor {
+    let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+    let bias = bias.map(|b| b.to_contiguous());
+    let xs: &[f32] = x.as_slice().expect("contiguous");
+    let ws: &[f32] = weight.as_slice().expect("contiguous");
+    let bs: Option<&[f32]> = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
+    let w = |o, i, ky, kx| ws[g.weight_index(o, i, ky, kx)];
+    let kernels: Vec<_> = p.phases().map(|ph| (ph, p.forward_kernel(ph, w))).collect();
+    let mut out = vec![0.0; g.batch * g.out_image()];
+    let scratch_len = p.forward_scratch_len();
+    for_each_image(&mut out, g.out_image(), scratch_len, |n, y, scratch| {
+        let x_n = &xs[n * g.in_image()..][..g.in_image()];
+        for (k, (ph, kernel)) in kernels.iter().enumerate() {
+            let c = p.forward(*ph);
+            let (phase, scratch) = scratch.split_at_mut(c.input_len());
+            p.gather(*ph, x_n, phase);
+            if k == 0 {
+                conv_direct::correlate(&c, kernel, phase, bs, y, scratch);
+            } else {
+                conv_direct::correlate_add(&c, kernel, phase, y, scratch);
+            }
+        }
+    });
+    tensor_from(out, Shape::from(vec![g.batch, g.c_out, g.oh, g.ow]))
+}
+
+/// The input gradient as one direct correlation per image (f32; strided convolutions over
+/// phases), or the tensors back where neither applies.
 fn direct_x_backward(
     x_shape: &Shape,
     weight: FlexTensor,
@@ -341,7 +402,10 @@ fn direct_x_backward(
         options,
     );
     let Some(c) = g.direct_transposed() else {
-        return Err((weight, output_grad));
+        return match g.phases() {
+            Some(p) => Ok(phased_x_backward(&g, &p, weight, output_grad)),
+            None => Err((weight, output_grad)),
+        };
     };
     let (weight, output_grad) = (weight.to_contiguous(), output_grad.to_contiguous());
     let ws: &[f32] = weight.as_slice().expect("contiguous");
@@ -356,6 +420,34 @@ fn direct_x_backward(
         conv_direct::correlate(&c, &kernel, dy_n, None, dx_n, scratch);
     });
     Ok(tensor_from(dx, x_shape.clone()))
+}
+
+/// A strided convolution's input gradient as one direct correlation per phase of each image's
+/// input gradient, laid in place (f32).
+fn phased_x_backward(
+    g: &Geometry,
+    p: &Phases,
+    weight: FlexTensor,
+    output_grad: FlexTensor,
+) -> FlexTensor {
+    let (weight, output_grad) = (weight.to_contiguous(), output_grad.to_contiguous());
+    let ws: &[f32] = weight.as_slice().expect("contiguous");
+    let dys: &[f32] = output_grad.as_slice().expect("contiguous");
+    let w = |o, i, ky, kx| ws[g.weight_index(o, i, ky, kx)];
+    let kernels: Vec<_> = p.phases().map(|ph| (ph, p.input_gradient_kernel(ph, w))).collect();
+    // Zeros where no phase writes (a kernel smaller than the stride).
+    let mut dx = vec![0.0; g.batch * g.in_image()];
+    let scratch_len = p.gradient_scratch_len();
+    for_each_image(&mut dx, g.in_image(), scratch_len, |n, dx_n, scratch| {
+        let dy_n = &dys[n * g.out_image()..][..g.out_image()];
+        for (ph, kernel) in &kernels {
+            let c = p.input_gradient(*ph);
+            let (phase, scratch) = scratch.split_at_mut(c.output_len());
+            conv_direct::correlate(&c, kernel, dy_n, None, phase, scratch);
+            p.scatter(*ph, phase, dx_n);
+        }
+    });
+    tensor_from(dx, Shape::from(vec![g.batch, g.c_in, g.h, g.w]))
 }
 
 fn conv2d_typed<T: Real>(

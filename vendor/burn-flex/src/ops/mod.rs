@@ -99,6 +99,7 @@ mod conv_common;
 pub mod conv;
 mod conv_direct;
 mod conv_nchw;
+mod conv_phases;
 mod batch_norm;
 pub mod conv_transpose;
 pub mod cumulative;
