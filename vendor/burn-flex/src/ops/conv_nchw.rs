@@ -115,6 +115,10 @@ impl Geometry {
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.pad == [0, 0]
     }
+    /// What every direct path needs: one group, the same stride on both axes, no dilation.
+    fn correlation_shaped(&self) -> bool {
+        self.groups == 1 && self.stride[0] == self.stride[1] && self.dilation == [1, 1]
+    }
     /// The forward pass as a direct correlation, where its micro-kernel runs (1x1: where it beats
     /// the GEMM; f32 only).
     fn direct(&self) -> Option<Correlation> {
@@ -123,9 +127,7 @@ impl Geometry {
     /// [`Geometry::direct`] with any stride equal on both axes: what the weight gradient's tap
     /// tiles take.
     fn strided_direct(&self) -> Option<Correlation> {
-        let eligible = self.groups == 1
-            && self.stride[0] == self.stride[1]
-            && self.dilation == [1, 1]
+        let eligible = self.correlation_shaped()
             && (!self.pointwise() || conv_direct::pointwise_and_strided_pay())
             // the input gradient pads the output gradient by `k - 1 - pad`
             && self.pad[0] < self.kh
@@ -163,10 +165,8 @@ impl Geometry {
     /// A strided convolution (equal strides of 2 or more, dilation 1) as stride-1 correlations
     /// over the input's phases, where they beat im2col + GEMM (f32 only).
     fn phases(&self) -> Option<Phases> {
-        let eligible = self.groups == 1
-            && self.stride[0] == self.stride[1]
+        let eligible = self.correlation_shaped()
             && self.stride[0] >= 2
-            && self.dilation == [1, 1]
             && self.h > 0
             && self.w > 0
             && conv_direct::pointwise_and_strided_pay();
