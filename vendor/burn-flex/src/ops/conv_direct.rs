@@ -35,6 +35,7 @@
 //! orders, so there they differ in rounding.
 
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 use core::ops::Range;
 
 /// Output positions per tile of the widest kernel (AVX-512: two 16-lane vectors); the padded
@@ -279,21 +280,22 @@ pub fn pack_kernel(c: &Correlation, value: impl Fn(usize, usize, usize, usize) -
 }
 
 /// Correlates one image (`c_in × in_h × in_w`) with a kernel packed by [`pack_kernel`] into
-/// `out` (`c_out × out_h × out_w`), adding `bias[o]` to channel `o`. Call only when
+/// `out` (`c_out × out_h × out_w`), adding `bias[o]` to channel `o`. Writes every element of
+/// `out`, so it may start uninitialised (no zero fill of a fresh output first). Call only when
 /// [`available`] is true.
 pub fn correlate(
     c: &Correlation,
     kernel: &[f32],
     input: &[f32],
     bias: Option<&[f32]>,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
     scratch: &mut [f32],
 ) {
     assert!(bias.is_none_or(|b| b.len() == c.c_out));
     correlate_with(c, kernel, input, out, scratch, |o, row, sums| {
         let b = bias.map_or(0.0, |b| b[o]);
         for (d, &s) in row.iter_mut().zip(sums) {
-            *d = s + b;
+            d.write(s + b);
         }
     });
 }
@@ -314,14 +316,14 @@ pub fn correlate_add(
 }
 
 /// The correlation, each output row of channel `o` written by `write(o, row, sums)` from the row's
-/// sums.
-fn correlate_with(
+/// sums; every row of `out` is passed once.
+fn correlate_with<E>(
     c: &Correlation,
     kernel: &[f32],
     input: &[f32],
-    out: &mut [f32],
+    out: &mut [E],
     scratch: &mut [f32],
-    write: impl Fn(usize, &mut [f32], &[f32]),
+    write: impl Fn(usize, &mut [E], &[f32]),
 ) {
     assert!(c.kh >= 1 && c.kw >= 1 && c.stride == 1);
     assert_eq!(kernel.len(), c.kernel_len());

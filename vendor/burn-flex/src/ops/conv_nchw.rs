@@ -20,6 +20,7 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 use core::ops::Range;
 use burn_backend::DType;
 use burn_backend::ops::ConvOptions;
@@ -27,7 +28,7 @@ use burn_std::{Bytes, Shape, bf16, f16};
 use num_traits::Float;
 
 use super::conv_direct::{self, Correlation};
-use super::conv_phases::Phases;
+use super::conv_phases::{Phase, Phases};
 use crate::{FlexTensor, Layout};
 
 /// Number of partial weight gradients (image chunks) summed in order.
@@ -345,11 +346,12 @@ fn direct_forward(
     let ws: &[f32] = weight.as_slice().expect("contiguous");
     let bs: Option<&[f32]> = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
     let kernel = conv_direct::pack_kernel(c, |o, i, ky, kx| ws[g.weight_index(o, i, ky, kx)]);
-    let mut out = vec![0.0; g.batch * g.out_image()];
-    for_each_image(&mut out, g.out_image(), c.scratch_len(), |n, y, scratch| {
+    let image = |n: usize, y: &mut [MaybeUninit<f32>], scratch: &mut [f32]| {
         let x_n = &xs[n * g.in_image()..][..g.in_image()];
         conv_direct::correlate(c, &kernel, x_n, bs, y, scratch);
-    });
+    };
+    // SAFETY: `correlate` writes every element of its image.
+    let out = unsafe { fill_each_image(g.batch, g.out_image(), c.scratch_len(), image) };
     tensor_from(out, Shape::from(vec![g.batch, g.c_out, g.oh, g.ow]))
 }
 
@@ -368,22 +370,37 @@ fn phased_forward(
     let bs: Option<&[f32]> = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
     let w = |o, i, ky, kx| ws[g.weight_index(o, i, ky, kx)];
     let kernels: Vec<_> = p.phases().map(|ph| (ph, p.forward_kernel(ph, w))).collect();
-    let mut out = vec![0.0; g.batch * g.out_image()];
-    let scratch_len = p.forward_scratch_len();
-    for_each_image(&mut out, g.out_image(), scratch_len, |n, y, scratch| {
+    // Phase (0, 0) always has a tap (the kernel's first).
+    let (first, rest) = kernels.split_first().expect("a phase with taps");
+    let image = |n: usize, y: &mut [MaybeUninit<f32>], scratch: &mut [f32]| {
         let x_n = &xs[n * g.in_image()..][..g.in_image()];
-        for (k, (ph, kernel)) in kernels.iter().enumerate() {
-            let c = p.forward(*ph);
-            let (phase, scratch) = scratch.split_at_mut(c.input_len());
-            p.gather(*ph, x_n, phase);
-            if k == 0 {
-                conv_direct::correlate(&c, kernel, phase, bs, y, scratch);
-            } else {
-                conv_direct::correlate_add(&c, kernel, phase, y, scratch);
-            }
+        let (ph, kernel) = first;
+        let (c, phase, rest_of_scratch) = gather_phase(p, *ph, x_n, scratch);
+        conv_direct::correlate(&c, kernel, phase, bs, y, rest_of_scratch);
+        // SAFETY: `correlate` wrote every element of `y`; `MaybeUninit<f32>` has `f32`'s layout.
+        let y = unsafe { &mut *(y as *mut [MaybeUninit<f32>] as *mut [f32]) };
+        for (ph, kernel) in rest {
+            let (c, phase, rest_of_scratch) = gather_phase(p, *ph, x_n, scratch);
+            conv_direct::correlate_add(&c, kernel, phase, y, rest_of_scratch);
         }
-    });
+    };
+    // SAFETY: the first phase's `correlate` writes every element of its image.
+    let out = unsafe { fill_each_image(g.batch, g.out_image(), p.forward_scratch_len(), image) };
     tensor_from(out, Shape::from(vec![g.batch, g.c_out, g.oh, g.ow]))
+}
+
+/// Phase `ph` of one image's input gathered into the front of `scratch`: its correlation, the
+/// phase and the rest of the scratch.
+fn gather_phase<'s>(
+    p: &Phases,
+    ph: Phase,
+    x_n: &[f32],
+    scratch: &'s mut [f32],
+) -> (Correlation, &'s [f32], &'s mut [f32]) {
+    let c = p.forward(ph);
+    let (phase, rest) = scratch.split_at_mut(c.input_len());
+    p.gather(ph, x_n, phase);
+    (c, phase, rest)
 }
 
 /// The input gradient as one direct correlation per image (f32; strided convolutions over
@@ -414,11 +431,12 @@ fn direct_x_backward(
     let kernel = conv_direct::pack_kernel(&c, |ci, co, ky, kx| {
         ws[g.weight_index(co, ci, g.kh - 1 - ky, g.kw - 1 - kx)]
     });
-    let mut dx = vec![0.0; g.batch * g.in_image()];
-    for_each_image(&mut dx, g.in_image(), c.scratch_len(), |n, dx_n, scratch| {
+    let image = |n: usize, dx_n: &mut [MaybeUninit<f32>], scratch: &mut [f32]| {
         let dy_n = &dys[n * g.out_image()..][..g.out_image()];
         conv_direct::correlate(&c, &kernel, dy_n, None, dx_n, scratch);
-    });
+    };
+    // SAFETY: `correlate` writes every element of its image.
+    let dx = unsafe { fill_each_image(g.batch, g.in_image(), c.scratch_len(), image) };
     Ok(tensor_from(dx, x_shape.clone()))
 }
 
@@ -443,7 +461,8 @@ fn phased_x_backward(
         for (ph, kernel) in &kernels {
             let c = p.input_gradient(*ph);
             let (phase, scratch) = scratch.split_at_mut(c.output_len());
-            conv_direct::correlate(&c, kernel, dy_n, None, phase, scratch);
+            // SAFETY: `correlate` writes only its sums.
+            conv_direct::correlate(&c, kernel, dy_n, None, unsafe { as_uninit(phase) }, scratch);
             p.scatter(*ph, phase, dx_n);
         }
     });
@@ -647,16 +666,16 @@ fn sum_over_chunks<T: Real>(
 
 /// Calls `f(n, out_n, scratch)` for every image `n`, in parallel, with `out` split into images of
 /// `per_image` elements and a scratch buffer of `scratch_len` (contents unspecified).
-fn for_each_image<T: Real>(
-    out: &mut [T],
+fn for_each_image<T: Real, O: Send>(
+    out: &mut [O],
     per_image: usize,
     scratch_len: usize,
-    f: impl Fn(usize, &mut [T], &mut [T]) + Send + Sync,
+    f: impl Fn(usize, &mut [O], &mut [T]) + Send + Sync,
 ) {
     if per_image == 0 {
         return;
     }
-    let run = |(n, out_n): (usize, &mut [T])| with_scratch(scratch_len, |s| f(n, out_n, s));
+    let run = |(n, out_n): (usize, &mut [O])| with_scratch(scratch_len, |s| f(n, out_n, s));
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
@@ -664,6 +683,39 @@ fn for_each_image<T: Real>(
     }
     #[cfg(not(feature = "rayon"))]
     out.chunks_mut(per_image).enumerate().for_each(run);
+}
+
+/// A new buffer of `images × per_image` elements, image `n` written by `f(n, out_n, scratch)` as
+/// in [`for_each_image`], without zeroing it first.
+///
+/// # Safety
+/// `f` must write every element of `out_n`.
+unsafe fn fill_each_image(
+    images: usize,
+    per_image: usize,
+    scratch_len: usize,
+    f: impl Fn(usize, &mut [MaybeUninit<f32>], &mut [f32]) + Send + Sync,
+) -> Vec<f32> {
+    let len = images * per_image;
+    let mut out = Vec::with_capacity(len);
+    for_each_image(
+        &mut out.spare_capacity_mut()[..len],
+        per_image,
+        scratch_len,
+        f,
+    );
+    // SAFETY: the images cover all `len` elements and `f` wrote each (the caller's promise).
+    unsafe { out.set_len(len) };
+    out
+}
+
+/// An initialised buffer seen as one to write into (for [`conv_direct::correlate`]).
+///
+/// # Safety
+/// Only initialised values may be written through the result, so that `s` stays initialised.
+unsafe fn as_uninit(s: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout; the caller writes initialised values only.
+    unsafe { &mut *(s as *mut [f32] as *mut [MaybeUninit<f32>]) }
 }
 
 #[cfg(feature = "std")]
