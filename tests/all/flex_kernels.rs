@@ -1,7 +1,7 @@
 //! The CPU backend's kernels that clrtrain patches (vendor/burn-flex: NCHW im2col and direct
 //! convolutions with their input, weight and bias gradients; batch normalisation and its
-//! gradients; max pooling with indices and its gradient) against their definitions, computed
-//! here by plain loops in f64.
+//! gradients; max pooling with indices and its gradient; ReLU and its gradient) against their
+//! definitions, computed here by plain loops in f64.
 
 use burn::tensor::module::{
     batch_norm, batch_norm_train, conv2d, max_pool2d, max_pool2d_with_indices,
@@ -429,6 +429,48 @@ fn batch_norm_and_its_gradients_match_the_definition() {
         })
         .collect();
     assert_close(&read(y), &want, "inference output");
+}
+
+#[test]
+fn relu_and_its_gradient_match_the_definition_in_place_or_not() {
+    // Several of the kernel's parallel chunks (2^15 elements) and a ragged end; NaN must pass
+    // through the ReLU and keep its gradient, as in PyTorch.
+    let len = 3 * (1 << 15) + 123;
+    let mut x = values(len, 11);
+    x[7] = f32::NAN;
+    x[len - 1] = 0.0;
+    let r = values(len, 23);
+    let want_y: Vec<f64> = x
+        .iter()
+        .map(|&v| if v.is_nan() || v > 0.0 { v as f64 } else { 0.0 })
+        .collect();
+    let want_dx: Vec<f64> = (0..len)
+        .map(|i| {
+            if x[i].is_nan() || x[i] > 0.0 {
+                r[i] as f64
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let same = |got: &[f32], want: &[f64], what: &str| {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            let equal = (g.is_nan() && w.is_nan()) || *g as f64 == *w;
+            assert!(equal, "{what}[{i}]: {g} vs {w}");
+        }
+    };
+    let device = Device::flex().autodiff();
+    let xt = tensor(&x, [len], &device).require_grad();
+    // `xt * 1` is a fresh tensor that only the ReLU holds (computed in place); `xt` itself is
+    // also held by the graph (the copying path).
+    for (input, what) in [(xt.clone() * 1.0, "in place"), (xt.clone(), "shared")] {
+        let y = burn::tensor::activation::relu(input);
+        let grads = (y.clone() * tensor(&r, [len], &device)).sum().backward();
+        same(&read(y), &want_y, &format!("{what}: output"));
+        let dx = xt.grad(&grads).expect("x grad");
+        same(&read(dx), &want_dx, &format!("{what}: input gradient"));
+    }
 }
 
 /// One max pooling's shape: NCHW input, square window.

@@ -19,12 +19,85 @@ use crate::ops::binary::binary_op;
 use crate::ops::unary::unary_op;
 use crate::{Flex, FlexTensor, Layout};
 
+/// Elements per parallel task of the f32 ReLU passes below (added for clrtrain; see
+/// vendor/README.md): a batch's activations are megabytes, and the generic element-wise path
+/// runs them on one thread while the others wait.
+const RELU_CHUNK: usize = 1 << 15;
+
+/// The f32 ReLU in place, in parallel chunks, when `t` is uniquely owned, contiguous and
+/// starts its storage; the tensor back otherwise.
+fn relu_in_place(mut t: FlexTensor) -> Result<FlexTensor, FlexTensor> {
+    if t.dtype() != DType::F32 || !t.is_unique() {
+        return Err(t);
+    }
+    let Some((0, end)) = t.layout().contiguous_offsets() else {
+        return Err(t);
+    };
+    let relu = |x: &mut [f32]| {
+        for v in x {
+            *v = if v.is_nan() || *v > 0.0 { *v } else { 0.0 };
+        }
+    };
+    let data: &mut [f32] = &mut t.storage_mut()[..end];
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        data.par_chunks_mut(RELU_CHUNK).for_each(relu);
+    }
+    #[cfg(not(feature = "rayon"))]
+    data.chunks_mut(RELU_CHUNK).for_each(relu);
+    Ok(t)
+}
+
+/// The f32 ReLU gradient written over `grad`, in parallel chunks, when `grad` is uniquely owned,
+/// contiguous and starts its storage and `output` is contiguous; `grad` back otherwise.
+fn relu_backward_in_place(
+    output: &FlexTensor,
+    mut grad: FlexTensor,
+) -> Result<FlexTensor, FlexTensor> {
+    if grad.dtype() != DType::F32 || output.dtype() != DType::F32 || !grad.is_unique() {
+        return Err(grad);
+    }
+    let (Some((0, end)), Some((start, out_end))) = (
+        grad.layout().contiguous_offsets(),
+        output.layout().contiguous_offsets(),
+    ) else {
+        return Err(grad);
+    };
+    if output.layout().shape() != grad.layout().shape() {
+        return Err(grad);
+    }
+    let out: &[f32] = &output.storage()[start..out_end];
+    let mask = |(g, o): (&mut [f32], &[f32])| {
+        for (g, &o) in g.iter_mut().zip(o) {
+            *g = if o.is_nan() || o > 0.0 { *g } else { 0.0 };
+        }
+    };
+    let data: &mut [f32] = &mut grad.storage_mut()[..end];
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        data.par_chunks_mut(RELU_CHUNK)
+            .zip(out.par_chunks(RELU_CHUNK))
+            .for_each(mask);
+    }
+    #[cfg(not(feature = "rayon"))]
+    data.chunks_mut(RELU_CHUNK)
+        .zip(out.chunks(RELU_CHUNK))
+        .for_each(mask);
+    Ok(grad)
+}
+
 impl ActivationOps<Flex> for Flex {
     fn relu(tensor: FloatTensor<Flex>) -> FloatTensor<Flex> {
         // `max` returns the non-NaN operand, which would map NaN to the bound.
         // Testing `is_nan` first lets NaN propagate, as PyTorch does. `!(x <= 0.0)` is
         // equivalent and compiles to the same code, but trips
         // `clippy::neg_cmp_op_on_partial_ord`.
+        let tensor = match relu_in_place(tensor) {
+            Ok(done) => return done,
+            Err(tensor) => tensor,
+        };
         unary_op(
             tensor,
             |x: f32| if x.is_nan() || x > 0.0 { x } else { 0.0 },
@@ -36,6 +109,10 @@ impl ActivationOps<Flex> for Flex {
         // Zero the gradient where the output was zero, but keep it for a NaN output:
         // the trait default masks with `float_lower_equal_elem(output, 0)`, which is
         // false for NaN.
+        let grad = match relu_backward_in_place(&output, grad) {
+            Ok(done) => return done,
+            Err(grad) => grad,
+        };
         binary_op(
             output,
             grad,

@@ -4,7 +4,7 @@
 //! Burn's default `batch_norm_train` and its backward build the statistics out of tensor ops:
 //! every one swaps the batch and channel axes (a full transposing copy), and the normalisation
 //! and gradient take about ten elementwise passes over the activations. Here each channel's
-//! statistics are sums over its `batch` contiguous planes, accumulated in f64, and the output and
+//! statistics are sums over its `batch` contiguous planes (`channel_sums`), and the output and
 //! input gradient are one pass each.
 
 use alloc::vec;
@@ -12,13 +12,9 @@ use alloc::vec::Vec;
 use burn_backend::DType;
 use burn_backend::ops::{BatchNormTrain, BatchNormTrainBackward};
 use burn_std::Shape;
-use num_traits::ToPrimitive;
 
-use super::conv_nchw::{Real, half_casts, tensor_from};
-
-fn to64<T: Real>(v: T) -> f64 {
-    ToPrimitive::to_f64(&v).unwrap_or(f64::NAN)
-}
+use super::channel_sums::{Real, lane_sum, lane_sum2, per_channel, planes, to64};
+use super::conv_nchw::{half_casts, tensor_from};
 
 use crate::{Flex, FlexTensor};
 
@@ -80,65 +76,6 @@ fn map_planes<T: Real, C: Copy + Sync>(
     // of its chunk (the inputs are as long as the output); with `plane == 0` the length is 0.
     unsafe { out.set_len(if plane > 0 { a.len() } else { 0 }) };
     out
-}
-
-/// `f(channel)` for every channel, in parallel, collected in channel order.
-fn per_channel<R: Send>(channels: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        (0..channels).into_par_iter().map(f).collect()
-    }
-    #[cfg(not(feature = "rayon"))]
-    (0..channels).map(f).collect()
-}
-
-/// The planes of channel `c` in an NCHW buffer.
-fn planes<T: Real>(
-    data: &[T],
-    (batch, channels, plane): (usize, usize, usize),
-    c: usize,
-) -> impl Iterator<Item = &[T]> {
-    (0..batch).map(move |n| &data[(n * channels + c) * plane..][..plane])
-}
-
-const LANES: usize = 16;
-
-/// `Σ f(v)` over a plane, in `LANES` independent f32/f64 accumulators (so that it vectorises),
-/// returned as f64.
-fn lane_sum<T: Real>(p: &[T], f: impl Fn(T) -> T) -> f64 {
-    let mut acc = [T::zero(); LANES];
-    let chunks = p.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (a, &v) in acc.iter_mut().zip(chunk) {
-            *a = *a + f(v);
-        }
-    }
-    let tail: f64 = tail.iter().map(|&v| to64(f(v))).sum();
-    acc.iter().map(|&a| to64(a)).sum::<f64>() + tail
-}
-
-/// Two sums `Σ f(a, b)` over a pair of planes, as [`lane_sum`].
-fn lane_sum2<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> (T, T)) -> (f64, f64) {
-    let (mut acc0, mut acc1) = ([T::zero(); LANES], [T::zero(); LANES]);
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (ta, tb) = (ca.remainder(), cb.remainder());
-    for (xa, xb) in ca.zip(cb) {
-        for i in 0..LANES {
-            let (u, v) = f(xa[i], xb[i]);
-            acc0[i] = acc0[i] + u;
-            acc1[i] = acc1[i] + v;
-        }
-    }
-    let (mut s0, mut s1) = (0.0, 0.0);
-    for (&u, &v) in ta.iter().zip(tb) {
-        let (u, v) = f(u, v);
-        s0 += to64(u);
-        s1 += to64(v);
-    }
-    let total = |acc: [T; LANES]| acc.iter().map(|&a| to64(a)).sum::<f64>();
-    (total(acc0) + s0, total(acc1) + s1)
 }
 
 /// `y = x * scale[c] + shift[c]`, one pass.

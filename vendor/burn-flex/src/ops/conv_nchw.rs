@@ -25,22 +25,14 @@ use core::ops::Range;
 use burn_backend::DType;
 use burn_backend::ops::ConvOptions;
 use burn_std::{Bytes, Shape, bf16, f16};
-use num_traits::Float;
 
+use super::channel_sums::{Real, lane_sum, per_channel, planes};
 use super::conv_direct::{self, Correlation};
 use super::conv_phases::{Phase, Phases};
 use crate::{FlexTensor, Layout};
 
 /// Number of partial weight gradients (image chunks) summed in order.
 const WEIGHT_GRAD_CHUNKS: usize = 16;
-
-/// Element types computed natively (half types go through f32).
-pub(crate) trait Real:
-    Float + bytemuck::Pod + burn_backend::Element + Send + Sync + 'static
-{
-}
-impl Real for f32 {}
-impl Real for f64 {}
 
 /// Shapes of one convolution: input `[batch, c_in, h, w]`, weight `[c_out, c_in / groups, kh,
 /// kw]`, output spatial size `oh x ow`.
@@ -279,16 +271,13 @@ pub(crate) fn conv2d_bias_backward(output_grad: FlexTensor) -> FlexTensor {
 
 fn bias_backward_typed<T: Real>(output_grad: FlexTensor) -> FlexTensor {
     let shape = output_grad.layout().shape().clone();
-    let (channels, plane) = (shape[1], shape[2] * shape[3]);
+    let d @ (_, channels, _) = (shape[0], shape[1], shape[2] * shape[3]);
     let dy = output_grad.to_contiguous();
     let dys: &[T] = dy.as_slice().expect("contiguous");
-    let mut db = vec![T::zero(); channels];
-    if plane > 0 {
-        for (i, chunk) in dys.chunks(plane).enumerate() {
-            let sum = chunk.iter().fold(T::zero(), |acc, &v| acc + v);
-            db[i % channels] = db[i % channels] + sum;
-        }
-    }
+    let db = per_channel(channels, |c| {
+        let sum: f64 = planes(dys, d, c).map(|p| lane_sum(p, |v| v)).sum();
+        T::from(sum).unwrap_or(T::nan())
+    });
     tensor_from(db, Shape::from(vec![channels]))
 }
 

@@ -101,6 +101,7 @@ mod conv_direct;
 mod conv_nchw;
 mod conv_phases;
 mod batch_norm;
+mod channel_sums;
 pub mod conv_transpose;
 pub mod cumulative;
 pub mod deform_conv;
