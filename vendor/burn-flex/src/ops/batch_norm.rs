@@ -13,8 +13,8 @@ use burn_backend::DType;
 use burn_backend::ops::{BatchNormTrain, BatchNormTrainBackward};
 use burn_std::Shape;
 
-use super::channel_sums::{Real, lane_sum, lane_sum2, per_channel, planes, to64};
-use super::conv_nchw::{half_casts, tensor_from};
+use super::channel_sums::{lane_sum, lane_sum2, per_channel, planes, to64};
+use super::conv_nchw::{Real, half_casts, tensor_from};
 
 use crate::{Flex, FlexTensor};
 

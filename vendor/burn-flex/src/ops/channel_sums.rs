@@ -6,18 +6,10 @@
 use alloc::vec::Vec;
 use num_traits::{Float, ToPrimitive};
 
-/// Element types computed natively (half types go through f32).
-pub(crate) trait Real:
-    Float + bytemuck::Pod + burn_backend::Element + Send + Sync + 'static
-{
-}
-impl Real for f32 {}
-impl Real for f64 {}
-
 /// Independent accumulators per plane, so that the sum vectorises (an ordered fold does not).
 const LANES: usize = 16;
 
-pub(crate) fn to64<T: Real>(v: T) -> f64 {
+pub(crate) fn to64<T: Float>(v: T) -> f64 {
     ToPrimitive::to_f64(&v).unwrap_or(f64::NAN)
 }
 
@@ -36,7 +28,7 @@ pub(crate) fn per_channel<R: Send>(
 }
 
 /// The planes of channel `c` in an NCHW buffer.
-pub(crate) fn planes<T: Real>(
+pub(crate) fn planes<T: Float>(
     data: &[T],
     (batch, channels, plane): (usize, usize, usize),
     c: usize,
@@ -45,7 +37,7 @@ pub(crate) fn planes<T: Real>(
 }
 
 /// `Σ f(v)` over a plane, in `LANES` independent f32/f64 accumulators, returned as f64.
-pub(crate) fn lane_sum<T: Real>(p: &[T], f: impl Fn(T) -> T) -> f64 {
+pub(crate) fn lane_sum<T: Float>(p: &[T], f: impl Fn(T) -> T) -> f64 {
     let mut acc = [T::zero(); LANES];
     let chunks = p.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -59,7 +51,7 @@ pub(crate) fn lane_sum<T: Real>(p: &[T], f: impl Fn(T) -> T) -> f64 {
 }
 
 /// Two sums `Σ f(a, b)` over a pair of planes, as [`lane_sum`].
-pub(crate) fn lane_sum2<T: Real>(a: &[T], b: &[T], f: impl Fn(T, T) -> (T, T)) -> (f64, f64) {
+pub(crate) fn lane_sum2<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> (T, T)) -> (f64, f64) {
     let (mut acc0, mut acc1) = ([T::zero(); LANES], [T::zero(); LANES]);
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let (ta, tb) = (ca.remainder(), cb.remainder());

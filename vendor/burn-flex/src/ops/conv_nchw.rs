@@ -25,14 +25,23 @@ use core::ops::Range;
 use burn_backend::DType;
 use burn_backend::ops::ConvOptions;
 use burn_std::{Bytes, Shape, bf16, f16};
+use num_traits::Float;
 
-use super::channel_sums::{Real, lane_sum, per_channel, planes};
+use super::channel_sums::{lane_sum, per_channel, planes};
 use super::conv_direct::{self, Correlation};
 use super::conv_phases::{Phase, Phases};
 use crate::{FlexTensor, Layout};
 
 /// Number of partial weight gradients (image chunks) summed in order.
 const WEIGHT_GRAD_CHUNKS: usize = 16;
+
+/// Element types computed natively (half types go through f32).
+pub(crate) trait Real:
+    Float + bytemuck::Pod + burn_backend::Element + Send + Sync + 'static
+{
+}
+impl Real for f32 {}
+impl Real for f64 {}
 
 /// Shapes of one convolution: input `[batch, c_in, h, w]`, weight `[c_out, c_in / groups, kh,
 /// kw]`, output spatial size `oh x ow`.
