@@ -29,7 +29,7 @@ use num_traits::Float;
 
 use super::channel_sums::{lane_sum, per_channel, planes};
 use super::conv_direct::{self, Correlation};
-use super::conv_phases::{Phase, Phases};
+use super::conv_phases::Phases;
 use crate::{FlexTensor, Layout};
 
 /// Number of partial weight gradients (image chunks) summed in order.
@@ -373,32 +373,18 @@ fn phased_forward(
     let image = |n: usize, y: &mut [MaybeUninit<f32>], scratch: &mut [f32]| {
         let x_n = &xs[n * g.in_image()..][..g.in_image()];
         let (ph, kernel) = first;
-        let (c, phase, rest_of_scratch) = gather_phase(p, *ph, x_n, scratch);
+        let (c, phase, rest_of_scratch) = p.gather(*ph, x_n, scratch);
         conv_direct::correlate(&c, kernel, phase, bs, y, rest_of_scratch);
         // SAFETY: `correlate` wrote every element of `y`; `MaybeUninit<f32>` has `f32`'s layout.
         let y = unsafe { &mut *(y as *mut [MaybeUninit<f32>] as *mut [f32]) };
         for (ph, kernel) in rest {
-            let (c, phase, rest_of_scratch) = gather_phase(p, *ph, x_n, scratch);
+            let (c, phase, rest_of_scratch) = p.gather(*ph, x_n, scratch);
             conv_direct::correlate_add(&c, kernel, phase, y, rest_of_scratch);
         }
     };
     // SAFETY: the first phase's `correlate` writes every element of its image.
     let out = unsafe { fill_each_image(g.batch, g.out_image(), p.forward_scratch_len(), image) };
     tensor_from(out, Shape::from(vec![g.batch, g.c_out, g.oh, g.ow]))
-}
-
-/// Phase `ph` of one image's input gathered into the front of `scratch`: its correlation, the
-/// phase and the rest of the scratch.
-fn gather_phase<'s>(
-    p: &Phases,
-    ph: Phase,
-    x_n: &[f32],
-    scratch: &'s mut [f32],
-) -> (Correlation, &'s [f32], &'s mut [f32]) {
-    let c = p.forward(ph);
-    let (phase, rest) = scratch.split_at_mut(c.input_len());
-    p.gather(ph, x_n, phase);
-    (c, phase, rest)
 }
 
 /// The input gradient as one direct correlation per image (f32; strided convolutions over

@@ -97,12 +97,18 @@ impl Phases {
         sizes.max().unwrap_or(0)
     }
 
-    /// Copies phase `ph` of one input image (`c_in × h × w`) for [`Phases::forward`]:
-    /// `phase[i][u][v] = x[i][s·u + a - top][s·v + b - left]`, zero outside the input.
-    pub fn gather(&self, ph: Phase, x: &[f32], phase: &mut [f32]) {
+    /// Copies phase `ph` of one input image (`c_in × h × w`) into the front of `scratch`:
+    /// `phase[i][u][v] = x[i][s·u + a - top][s·v + b - left]`, zero outside the input. Returns
+    /// the phase's correlation ([`Phases::forward`]), the phase and the rest of `scratch`.
+    pub fn gather<'s>(
+        &self,
+        ph: Phase,
+        x: &[f32],
+        scratch: &'s mut [f32],
+    ) -> (Correlation, &'s [f32], &'s mut [f32]) {
         let f = self.forward(ph);
         assert_eq!(x.len(), self.c_in * self.h * self.w);
-        assert_eq!(phase.len(), f.input_len());
+        let (phase, rest) = scratch.split_at_mut(f.input_len());
         // Phase columns `[v0, v1)` read input columns `s·v + b - left`, inside the input.
         let v0 = self.left.saturating_sub(ph.b).div_ceil(self.s).min(f.in_w);
         let v1 = (self.w + self.left)
@@ -129,6 +135,7 @@ impl Phases {
                 row[v1..].fill(0.0);
             }
         }
+        (f, phase, rest)
     }
 
     /// Phase `ph` of the input gradient: the output gradient (`c_out × out_h × out_w`) correlated
