@@ -1,6 +1,7 @@
 //! The CPU backend's kernels that clrtrain patches (vendor/burn-flex: NCHW im2col and direct
 //! convolutions with their input, weight and bias gradients; batch normalisation and its
-//! gradients; max pooling with indices and its gradient; ReLU and its gradient) against their
+//! gradients; max pooling with indices and its gradient; ReLU and its gradient; concatenation;
+//! element-wise arithmetic in parallel chunks) against their
 //! definitions, computed here by plain loops in f64.
 
 use burn::tensor::module::{
@@ -432,7 +433,7 @@ fn batch_norm_and_its_gradients_match_the_definition() {
 }
 
 #[test]
-fn relu_and_its_gradient_match_the_definition_in_place_or_not() {
+fn relu_and_its_gradient_match_the_definition_whichever_buffer_they_write() {
     // Several of the kernel's parallel chunks (2^15 elements) and a ragged end; NaN must pass
     // through the ReLU and keep its gradient, as in PyTorch.
     let len = 3 * (1 << 15) + 123;
@@ -460,16 +461,117 @@ fn relu_and_its_gradient_match_the_definition_in_place_or_not() {
             assert!(equal, "{what}[{i}]: {g} vs {w}");
         }
     };
+    // Without autodiff: `x * 1` is a fresh tensor only the ReLU holds (overwritten); `x` itself
+    // is still held here (the ReLU writes a new tensor).
+    let plain = Device::flex();
+    let xp = tensor(&x, [len], &plain);
+    for (input, what) in [(xp.clone() * 1.0, "in place"), (xp.clone(), "new tensor")] {
+        let y = burn::tensor::activation::relu(input);
+        same(&read(y), &want_y, &format!("{what}: output"));
+    }
+    // With autodiff (which keeps the ReLU's input for the gradient), the gradient is written over
+    // the output gradient when only the ReLU holds it; when that is a slice of a concatenation's
+    // gradient (here the second half, so not at the start of its storage), over the kept input
+    // if nothing else holds it (`x * 1`), else into a new tensor.
     let device = Device::flex().autodiff();
     let xt = tensor(&x, [len], &device).require_grad();
-    // `xt * 1` is a fresh tensor that only the ReLU holds (computed in place); `xt` itself is
-    // also held by the graph (the copying path).
-    for (input, what) in [(xt.clone() * 1.0, "in place"), (xt.clone(), "shared")] {
+    let rt = tensor(&r, [len], &device);
+    let cases = [
+        (xt.clone() * 1.0, false, "over the gradient"),
+        (xt.clone() * 1.0, true, "over the input"),
+        (xt.clone(), true, "into a new tensor"),
+    ];
+    for (input, sliced, what) in cases {
         let y = burn::tensor::activation::relu(input);
-        let grads = (y.clone() * tensor(&r, [len], &device)).sum().backward();
+        let loss = if sliced {
+            let pad = Tensor::<1>::zeros([len], &device);
+            let weights = Tensor::cat(vec![rt.clone(), rt.clone()], 0);
+            (Tensor::cat(vec![pad, y.clone()], 0) * weights).sum()
+        } else {
+            (y.clone() * rt.clone()).sum()
+        };
+        let grads = loss.backward();
         same(&read(y), &want_y, &format!("{what}: output"));
         let dx = xt.grad(&grads).expect("x grad");
         same(&read(dx), &want_dx, &format!("{what}: input gradient"));
+    }
+}
+
+/// `Tensor::cat` along `dim` of 4-dimensional tensors, computed by index arithmetic.
+fn concatenated(parts: &[(Vec<f32>, [usize; 4])], dim: usize) -> Vec<f32> {
+    let mut shape = parts[0].1;
+    shape[dim] = parts.iter().map(|(_, s)| s[dim]).sum();
+    let mut out = Vec::with_capacity(shape.iter().product());
+    let outer: usize = shape[..dim].iter().product();
+    for o in 0..outer {
+        for (data, s) in parts {
+            let run: usize = s[dim..].iter().product();
+            out.extend_from_slice(&data[o * run..][..run]);
+        }
+    }
+    out
+}
+
+#[test]
+fn concatenation_matches_the_definition_serial_or_parallel() {
+    // 33 images × 32 channels × 9 × 7 = 66528 elements concatenated in parallel (2^16 or more);
+    // 2 images serially; along channels (the inception blocks') and along the last axis; one
+    // input transposed (not contiguous) and one empty.
+    let device = Device::flex();
+    for (n, dim) in [(33, 1), (2, 1), (33, 3), (2, 0)] {
+        let shapes = [[n, 5, 9, 7], [n, 11, 9, 7], [n, 0, 9, 7], [n, 16, 9, 7]];
+        let shapes = shapes.map(|mut s| {
+            if dim != 1 {
+                s.swap(1, dim);
+            }
+            s
+        });
+        let parts: Vec<(Vec<f32>, [usize; 4])> = shapes
+            .iter()
+            .enumerate()
+            .map(|(k, &s)| (values(s.iter().product(), 31 * k + 1), s))
+            .collect();
+        let tensors: Vec<Tensor<4>> = parts
+            .iter()
+            .enumerate()
+            .map(|(k, (data, s))| {
+                if k == 1 {
+                    // The same values, stored with the last two axes swapped.
+                    let (rows, cols) = (s[2], s[3]);
+                    let mut stored = data.clone();
+                    for (plane, out) in data.chunks(rows * cols).zip(stored.chunks_mut(rows * cols))
+                    {
+                        for (j, v) in out.iter_mut().enumerate() {
+                            *v = plane[(j % rows) * cols + j / rows];
+                        }
+                    }
+                    tensor(&stored, [s[0], s[1], cols, rows], &device).swap_dims(2, 3)
+                } else {
+                    tensor(data, *s, &device)
+                }
+            })
+            .collect();
+        let got = read(Tensor::cat(tensors, dim));
+        let want = concatenated(&parts, dim);
+        assert_eq!(got, want, "{n} images along axis {dim}");
+    }
+}
+
+#[test]
+fn element_wise_arithmetic_matches_the_definition_in_parallel_chunks() {
+    // 2^18 + 5 elements: past the parallel threshold, with a ragged last chunk; `a` is shared, so
+    // the sum is written over `b` (the swapped path) and the difference into `b` reversed.
+    let len = (1 << 18) + 5;
+    let (a, b) = (values(len, 3), values(len, 41));
+    let device = Device::flex();
+    let at = tensor(&a, [len], &device);
+    let sum = read(at.clone() + tensor(&b, [len], &device));
+    let difference = read(at.clone() - tensor(&b, [len], &device));
+    let product = read(tensor(&a, [len], &device) * tensor(&b, [len], &device));
+    for i in 0..len {
+        assert_eq!(sum[i], a[i] + b[i], "sum[{i}]");
+        assert_eq!(difference[i], a[i] - b[i], "difference[{i}]");
+        assert_eq!(product[i], a[i] * b[i], "product[{i}]");
     }
 }
 

@@ -9,7 +9,7 @@ use burn_backend::Scalar;
 use burn_backend::ops::{ActivationOps, FloatTensorOps};
 use burn_backend::tensor::FloatTensor;
 use burn_backend::{DType, TensorMetadata};
-use burn_std::{Bytes, bf16, f16};
+use burn_std::{Bytes, Shape, bf16, f16};
 #[cfg(not(feature = "std"))]
 #[allow(unused_imports)]
 use num_traits::Float;
@@ -24,68 +24,105 @@ use crate::{Flex, FlexTensor, Layout};
 /// runs them on one thread while the others wait.
 const RELU_CHUNK: usize = 1 << 15;
 
-/// The f32 ReLU in place, in parallel chunks, when `t` is uniquely owned, contiguous and
-/// starts its storage; the tensor back otherwise.
-fn relu_in_place(mut t: FlexTensor) -> Result<FlexTensor, FlexTensor> {
-    if t.dtype() != DType::F32 || !t.is_unique() {
-        return Err(t);
-    }
-    let Some((0, end)) = t.layout().contiguous_offsets() else {
-        return Err(t);
-    };
-    let relu = |x: &mut [f32]| {
-        for v in x {
-            *v = if v.is_nan() || *v > 0.0 { *v } else { 0.0 };
-        }
-    };
-    let data: &mut [f32] = &mut t.storage_mut()[..end];
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        data.par_chunks_mut(RELU_CHUNK).for_each(relu);
-    }
-    #[cfg(not(feature = "rayon"))]
-    data.chunks_mut(RELU_CHUNK).for_each(relu);
-    Ok(t)
+/// `g` where the ReLU passed its input `x` on (`x > 0`, or NaN, which propagates), else 0: the
+/// ReLU is `keep(x, x)`, its gradient `keep(x, g)`.
+fn keep(x: f32, g: f32) -> f32 {
+    if x.is_nan() || x > 0.0 { g } else { 0.0 }
 }
 
-/// The f32 ReLU gradient written over `grad`, in parallel chunks, when `grad` is uniquely owned,
-/// contiguous and starts its storage and `output` is contiguous; `grad` back otherwise.
-fn relu_backward_in_place(
-    output: &FlexTensor,
-    mut grad: FlexTensor,
-) -> Result<FlexTensor, FlexTensor> {
-    if grad.dtype() != DType::F32 || output.dtype() != DType::F32 || !grad.is_unique() {
-        return Err(grad);
-    }
-    let (Some((0, end)), Some((start, out_end))) = (
-        grad.layout().contiguous_offsets(),
-        output.layout().contiguous_offsets(),
-    ) else {
-        return Err(grad);
-    };
-    if output.layout().shape() != grad.layout().shape() {
-        return Err(grad);
-    }
-    let out: &[f32] = &output.storage()[start..out_end];
-    let mask = |(g, o): (&mut [f32], &[f32])| {
-        for (g, &o) in g.iter_mut().zip(o) {
-            *g = if o.is_nan() || o > 0.0 { *g } else { 0.0 };
-        }
-    };
-    let data: &mut [f32] = &mut grad.storage_mut()[..end];
+/// Runs `f(offset, chunk)` over `data` in chunks of [`RELU_CHUNK`] elements, in parallel where
+/// rayon is on; `offset` is the chunk's first index in `data`.
+fn by_chunks<D: Send>(data: &mut [D], f: impl Fn(usize, &mut [D]) + Sync + Send) {
+    let task = |(k, chunk): (usize, &mut [D])| f(k * RELU_CHUNK, chunk);
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        data.par_chunks_mut(RELU_CHUNK)
-            .zip(out.par_chunks(RELU_CHUNK))
-            .for_each(mask);
+        data.par_chunks_mut(RELU_CHUNK).enumerate().for_each(task);
     }
     #[cfg(not(feature = "rayon"))]
-    data.chunks_mut(RELU_CHUNK)
-        .zip(out.chunks(RELU_CHUNK))
-        .for_each(mask);
-    Ok(grad)
+    data.chunks_mut(RELU_CHUNK).enumerate().for_each(task);
+}
+
+/// A new tensor of `shape` holding `keep(x[j], g[j])`, written once.
+fn keep_into_new(x: &[f32], g: &[f32], shape: Shape) -> FlexTensor {
+    assert_eq!(x.len(), g.len());
+    let mut out: Vec<f32> = Vec::with_capacity(x.len());
+    by_chunks(&mut out.spare_capacity_mut()[..x.len()], |at, o| {
+        for (o, (&x, &g)) in o.iter_mut().zip(x[at..].iter().zip(&g[at..])) {
+            o.write(keep(x, g));
+        }
+    });
+    // SAFETY: the chunks cover all `x.len()` slots and each writes every slot of its chunk
+    // (`x` and `g` are as long as the buffer).
+    unsafe { out.set_len(x.len()) };
+    FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(shape), DType::F32)
+}
+
+/// The f32 elements of a contiguous tensor, as `(start, end)` in its storage, and whether they
+/// may be overwritten (uniquely owned, starting its storage).
+fn f32_span(t: &FlexTensor) -> Option<((usize, usize), bool)> {
+    let span = t.layout().contiguous_offsets().filter(|_| t.dtype() == DType::F32)?;
+    Some((span, span.0 == 0 && t.is_unique()))
+}
+
+/// The f32 ReLU in parallel chunks, in place when `t` may be overwritten, into a new tensor when
+/// it is shared (autodiff keeps the input for the gradient); non-contiguous tensors back.
+fn relu_f32(mut t: FlexTensor) -> Result<FlexTensor, FlexTensor> {
+    let Some(((start, end), writable)) = f32_span(&t) else {
+        return Err(t);
+    };
+    if writable {
+        by_chunks(&mut t.storage_mut()[..end], |_, x| {
+            for v in x {
+                *v = keep(*v, *v);
+            }
+        });
+        return Ok(t);
+    }
+    let x: &[f32] = &t.storage()[start..end];
+    Ok(keep_into_new(x, x, t.layout().shape().clone()))
+}
+
+/// The f32 ReLU gradient `keep(x, grad)` in parallel chunks (`x` the ReLU's output, or its input
+/// as Burn's autodiff passes: both are positive at the same places), written over `grad`, else
+/// over `x`, whichever may be overwritten (a slice of a concatenation's gradient may not), else
+/// into a new tensor; non-contiguous or differently shaped operands back.
+fn relu_backward_f32(
+    mut x: FlexTensor,
+    mut grad: FlexTensor,
+) -> Result<FlexTensor, (FlexTensor, FlexTensor)> {
+    let (Some(((xs, xe), x_writable)), Some(((gs, ge), g_writable))) =
+        (f32_span(&x), f32_span(&grad))
+    else {
+        return Err((x, grad));
+    };
+    if x.layout().shape() != grad.layout().shape() {
+        return Err((x, grad));
+    }
+    if g_writable {
+        let xv: &[f32] = &x.storage()[xs..xe];
+        by_chunks(&mut grad.storage_mut()[..ge], |at, g| {
+            for (g, &x) in g.iter_mut().zip(&xv[at..]) {
+                *g = keep(x, *g);
+            }
+        });
+        return Ok(grad);
+    }
+    if x_writable {
+        let g: &[f32] = &grad.storage()[gs..ge];
+        by_chunks(&mut x.storage_mut()[..xe], |at, xv| {
+            for (x, &g) in xv.iter_mut().zip(&g[at..]) {
+                *x = keep(*x, g);
+            }
+        });
+        return Ok(x);
+    }
+    let shape = grad.layout().shape().clone();
+    Ok(keep_into_new(
+        &x.storage()[xs..xe],
+        &grad.storage()[gs..ge],
+        shape,
+    ))
 }
 
 impl ActivationOps<Flex> for Flex {
@@ -94,7 +131,7 @@ impl ActivationOps<Flex> for Flex {
         // Testing `is_nan` first lets NaN propagate, as PyTorch does. `!(x <= 0.0)` is
         // equivalent and compiles to the same code, but trips
         // `clippy::neg_cmp_op_on_partial_ord`.
-        let tensor = match relu_in_place(tensor) {
+        let tensor = match relu_f32(tensor) {
             Ok(done) => return done,
             Err(tensor) => tensor,
         };
@@ -109,9 +146,9 @@ impl ActivationOps<Flex> for Flex {
         // Zero the gradient where the output was zero, but keep it for a NaN output:
         // the trait default masks with `float_lower_equal_elem(output, 0)`, which is
         // false for NaN.
-        let grad = match relu_backward_in_place(&output, grad) {
+        let (output, grad) = match relu_backward_f32(output, grad) {
             Ok(done) => return done,
-            Err(grad) => grad,
+            Err(operands) => operands,
         };
         binary_op(
             output,

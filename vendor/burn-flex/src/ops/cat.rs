@@ -1,10 +1,15 @@
 //! Concatenation operations for FlexTensor.
 
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 use burn_backend::{DType, Element};
 use burn_std::{Bytes, Shape, bf16, f16};
 
 use crate::{FlexTensor, Layout};
+
+/// Outputs at least this large are concatenated in parallel.
+#[cfg(feature = "rayon")]
+const PARALLEL_ELEMENTS: usize = 1 << 16;
 
 /// Concatenate tensors along the given dimension.
 pub fn cat(tensors: Vec<FlexTensor>, dim: usize) -> FlexTensor {
@@ -92,26 +97,44 @@ fn cat_impl<E: Element + bytemuck::Pod>(tensors: Vec<FlexTensor>, dim: usize) ->
         }
     } else {
         // General path: iterate over outer/inner chunks
-        // outer_size = product of dims before `dim`
-        // inner_size = product of dims after `dim`
-        let outer_size: usize = out_dims[..dim].iter().product();
+        // (outer indices: the dims before `dim`; inner_size = product of dims after `dim`)
         let inner_size: usize = out_dims[dim + 1..].iter().product();
 
         // Make all tensors contiguous for simple indexing
         let contiguous: Vec<FlexTensor> = tensors.into_iter().map(|t| t.to_contiguous()).collect();
 
-        for outer in 0..outer_size {
+        // Each outer index's output run is the inputs' runs one after another; the runs are
+        // written once, in parallel for large outputs (added for clrtrain; see
+        // vendor/README.md): an inception block's concatenation is megabytes.
+        let run = out_dims[dim] * inner_size;
+        let fill = |(outer, out): (usize, &mut [MaybeUninit<E>])| {
+            let mut at = 0;
             for t in &contiguous {
                 let data: &[E] = t.storage();
-                let t_dim_size = t.layout().shape()[dim];
-                let t_start = t.layout().start_offset();
                 // Each tensor's chunk for this outer index:
                 // offset = t_start + outer * t_dim_size * inner_size
-                let chunk_start = t_start + outer * t_dim_size * inner_size;
-                let chunk_len = t_dim_size * inner_size;
-                output.extend_from_slice(&data[chunk_start..chunk_start + chunk_len]);
+                let chunk_len = t.layout().shape()[dim] * inner_size;
+                let chunk_start = t.layout().start_offset() + outer * chunk_len;
+                let src = &data[chunk_start..chunk_start + chunk_len];
+                for (o, &v) in out[at..at + chunk_len].iter_mut().zip(src) {
+                    o.write(v);
+                }
+                at += chunk_len;
             }
+        };
+        let spare = &mut output.spare_capacity_mut()[..total_elements];
+        #[cfg(feature = "rayon")]
+        if total_elements >= PARALLEL_ELEMENTS {
+            use rayon::prelude::*;
+            spare.par_chunks_mut(run).enumerate().for_each(fill);
+        } else {
+            spare.chunks_mut(run).enumerate().for_each(fill);
         }
+        #[cfg(not(feature = "rayon"))]
+        spare.chunks_mut(run).enumerate().for_each(fill);
+        // SAFETY: `run > 0` (the output has elements), so the runs cover all `total_elements`
+        // slots, and each run's inputs' chunks add up to `run` elements, every one written.
+        unsafe { output.set_len(total_elements) };
     }
 
     let bytes = Bytes::from_elems(output);

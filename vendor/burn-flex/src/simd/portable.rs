@@ -10,8 +10,10 @@ use rayon::prelude::*;
 
 /// Threshold for parallel execution (elements).
 /// For memory-bound operations, parallelism helps when data exceeds L3 cache.
+/// Lowered from 4 Mi elements for clrtrain (see vendor/README.md): one core does not saturate
+/// memory bandwidth, and a batch's activation gradients (1–4 Mi elements) ran on one thread.
 #[cfg(feature = "rayon")]
-const PARALLEL_THRESHOLD: usize = 4 * 1024 * 1024;
+const PARALLEL_THRESHOLD: usize = 256 * 1024;
 
 #[cfg(feature = "rayon")]
 const CHUNK_SIZE: usize = 4096;
