@@ -259,6 +259,30 @@ fn convolutions_and_their_gradients_match_the_definition() {
             out: 45,
             ..base
         },
+        // 1×1 weight gradients as AVX-512 tiles of 8 input channels read straight from the input:
+        // 21 input channels (8, 8, then 5 with the last read in the missing ones' place), 45
+        // output channels (two vectors then one), 16×16 maps in groups of 2 and 1 images and
+        // 7×7 maps all 3 at once.
+        Conv {
+            n: 33,
+            c: 21,
+            h: 16,
+            w: 16,
+            out: 45,
+            k: 1,
+            pad: 0,
+            ..base
+        },
+        Conv {
+            n: 33,
+            c: 21,
+            h: 7,
+            w: 7,
+            out: 45,
+            k: 1,
+            pad: 0,
+            ..base
+        },
         // Stride 2, forward and input gradient as sums over phases, the weight gradient as
         // AVX-512 tap tiles: "same" padding on odd, non-square maps, and "valid" as in the
         // model's downsample blocks, over 11 chunks of 3 images.
@@ -470,25 +494,35 @@ fn relu_and_its_gradient_match_the_definition_whichever_buffer_they_write() {
         same(&read(y), &want_y, &format!("{what}: output"));
     }
     // With autodiff (which keeps the ReLU's input for the gradient), the gradient is written over
-    // the output gradient when only the ReLU holds it; when that is a slice of a concatenation's
-    // gradient (here the second half, so not at the start of its storage), over the kept input
-    // if nothing else holds it (`x * 1`), else into a new tensor.
+    // the output gradient when only the ReLU holds it. When it is a slice of a concatenation's
+    // gradient — the second half, so not at the start of its storage: contiguous along axis 0,
+    // one run of 2289 per row along axis 1 (as a channel slice is one run per image) — it is
+    // written over the kept input if nothing else holds it (`x * 1`), else into a new tensor.
     let device = Device::flex().autodiff();
-    let xt = tensor(&x, [len], &device).require_grad();
-    let rt = tensor(&r, [len], &device);
+    let shape = [43, 2289];
+    assert_eq!(shape[0] * shape[1], len);
+    let xt = tensor(&x, shape, &device).require_grad();
+    let rt = tensor(&r, shape, &device);
     let cases = [
-        (xt.clone() * 1.0, false, "over the gradient"),
-        (xt.clone() * 1.0, true, "over the input"),
-        (xt.clone(), true, "into a new tensor"),
+        (xt.clone() * 1.0, None, "over the gradient"),
+        (
+            xt.clone() * 1.0,
+            Some(0),
+            "over the input, contiguous slice",
+        ),
+        (xt.clone(), Some(0), "into a new tensor, contiguous slice"),
+        (xt.clone() * 1.0, Some(1), "over the input, slice in runs"),
+        (xt.clone(), Some(1), "into a new tensor, slice in runs"),
     ];
-    for (input, sliced, what) in cases {
+    for (input, axis, what) in cases {
         let y = burn::tensor::activation::relu(input);
-        let loss = if sliced {
-            let pad = Tensor::<1>::zeros([len], &device);
-            let weights = Tensor::cat(vec![rt.clone(), rt.clone()], 0);
-            (Tensor::cat(vec![pad, y.clone()], 0) * weights).sum()
-        } else {
-            (y.clone() * rt.clone()).sum()
+        let loss = match axis {
+            Some(axis) => {
+                let pad = Tensor::<2>::zeros(shape, &device);
+                let weights = Tensor::cat(vec![rt.clone(), rt.clone()], axis);
+                (Tensor::cat(vec![pad, y.clone()], axis) * weights).sum()
+            }
+            None => (y.clone() * rt.clone()).sum(),
         };
         let grads = loss.backward();
         same(&read(y), &want_y, &format!("{what}: output"));

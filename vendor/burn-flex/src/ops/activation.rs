@@ -15,6 +15,7 @@ use burn_std::{Bytes, Shape, bf16, f16};
 use num_traits::Float;
 use num_traits::ToPrimitive;
 
+use crate::layout::StridedBlocks;
 use crate::ops::binary::binary_op;
 use crate::ops::unary::unary_op;
 use crate::{Flex, FlexTensor, Layout};
@@ -30,38 +31,108 @@ fn keep(x: f32, g: f32) -> f32 {
     if x.is_nan() || x > 0.0 { g } else { 0.0 }
 }
 
-/// Runs `f(offset, chunk)` over `data` in chunks of [`RELU_CHUNK`] elements, in parallel where
-/// rayon is on; `offset` is the chunk's first index in `data`.
-fn by_chunks<D: Send>(data: &mut [D], f: impl Fn(usize, &mut [D]) + Sync + Send) {
-    let task = |(k, chunk): (usize, &mut [D])| f(k * RELU_CHUNK, chunk);
+/// Runs `f(offset, chunk)` over `data` in chunks of `size` elements, in parallel where rayon is
+/// on; `offset` is the chunk's first index in `data`.
+fn by_chunks<D: Send>(data: &mut [D], size: usize, f: impl Fn(usize, &mut [D]) + Sync + Send) {
+    let task = |(k, chunk): (usize, &mut [D])| f(k * size, chunk);
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        data.par_chunks_mut(RELU_CHUNK).enumerate().for_each(task);
+        data.par_chunks_mut(size).enumerate().for_each(task);
     }
     #[cfg(not(feature = "rayon"))]
-    data.chunks_mut(RELU_CHUNK).enumerate().for_each(task);
+    data.chunks_mut(size).enumerate().for_each(task);
+}
+
+/// Shortest contiguous run of a strided operand that the passes below take chunk by chunk.
+const MIN_RUN: usize = 1 << 10;
+
+/// An f32 operand's elements in row-major order: one contiguous slice, or equal runs contiguous
+/// in its storage, run `k` holding elements `k · run ..` at `starts[k]` — a slice of channels of
+/// an NCHW tensor, as a concatenation's gradient hands each input, is one run per image.
+enum Elements<'a> {
+    Contiguous(&'a [f32]),
+    Runs {
+        storage: &'a [f32],
+        run: usize,
+        starts: Vec<usize>,
+    },
+}
+
+impl<'a> Elements<'a> {
+    /// `t`'s elements, if it is f32 with contiguous runs of at least [`MIN_RUN`] elements (or
+    /// none at all) and positive strides.
+    fn of(t: &'a FlexTensor) -> Option<Self> {
+        let layout = t.layout();
+        if t.dtype() != DType::F32 || !layout.has_positive_strides() {
+            return None;
+        }
+        let storage: &[f32] = t.storage();
+        match layout.strided_blocks() {
+            StridedBlocks::Single { start, len } => {
+                Some(Self::Contiguous(&storage[start..start + len]))
+            }
+            blocks @ StridedBlocks::Multiple { block_len, .. } if block_len >= MIN_RUN => {
+                Some(Self::Runs {
+                    storage,
+                    run: block_len,
+                    starts: blocks.block_starts().collect(),
+                })
+            }
+            StridedBlocks::Multiple { .. } => None,
+        }
+    }
+    /// The chunk size of a pass that reads this operand: its runs, or [`RELU_CHUNK`].
+    fn chunk(&self) -> usize {
+        match self {
+            Self::Contiguous(_) => RELU_CHUNK,
+            Self::Runs { run, .. } => *run,
+        }
+    }
+    /// The `len` elements from row-major index `at`, a multiple of [`Self::chunk`] (`len` at most
+    /// that).
+    fn get(&self, at: usize, len: usize) -> &[f32] {
+        match self {
+            Self::Contiguous(v) => &v[at..at + len],
+            Self::Runs {
+                storage,
+                run,
+                starts,
+            } => &storage[starts[at / run]..][..len],
+        }
+    }
 }
 
 /// A new tensor of `shape` holding `keep(x[j], g[j])`, written once.
-fn keep_into_new(x: &[f32], g: &[f32], shape: Shape) -> FlexTensor {
-    assert_eq!(x.len(), g.len());
+fn keep_into_new(x: &[f32], g: &Elements, shape: Shape) -> FlexTensor {
     let mut out: Vec<f32> = Vec::with_capacity(x.len());
-    by_chunks(&mut out.spare_capacity_mut()[..x.len()], |at, o| {
-        for (o, (&x, &g)) in o.iter_mut().zip(x[at..].iter().zip(&g[at..])) {
-            o.write(keep(x, g));
-        }
-    });
+    by_chunks(
+        &mut out.spare_capacity_mut()[..x.len()],
+        g.chunk(),
+        |at, o| {
+            let (x, g) = (&x[at..at + o.len()], g.get(at, o.len()));
+            for (o, (&x, &g)) in o.iter_mut().zip(x.iter().zip(g)) {
+                o.write(keep(x, g));
+            }
+        },
+    );
     // SAFETY: the chunks cover all `x.len()` slots and each writes every slot of its chunk
-    // (`x` and `g` are as long as the buffer).
+    // (`x` and `g`'s chunks are as long as the buffer's: `x` and `g` have its shape).
     unsafe { out.set_len(x.len()) };
-    FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(shape), DType::F32)
+    FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(shape),
+        DType::F32,
+    )
 }
 
 /// The f32 elements of a contiguous tensor, as `(start, end)` in its storage, and whether they
 /// may be overwritten (uniquely owned, starting its storage).
 fn f32_span(t: &FlexTensor) -> Option<((usize, usize), bool)> {
-    let span = t.layout().contiguous_offsets().filter(|_| t.dtype() == DType::F32)?;
+    let span = t
+        .layout()
+        .contiguous_offsets()
+        .filter(|_| t.dtype() == DType::F32)?;
     Some((span, span.0 == 0 && t.is_unique()))
 }
 
@@ -72,7 +143,7 @@ fn relu_f32(mut t: FlexTensor) -> Result<FlexTensor, FlexTensor> {
         return Err(t);
     };
     if writable {
-        by_chunks(&mut t.storage_mut()[..end], |_, x| {
+        by_chunks(&mut t.storage_mut()[..end], RELU_CHUNK, |_, x| {
             for v in x {
                 *v = keep(*v, *v);
             }
@@ -80,48 +151,52 @@ fn relu_f32(mut t: FlexTensor) -> Result<FlexTensor, FlexTensor> {
         return Ok(t);
     }
     let x: &[f32] = &t.storage()[start..end];
-    Ok(keep_into_new(x, x, t.layout().shape().clone()))
+    Ok(keep_into_new(
+        x,
+        &Elements::Contiguous(x),
+        t.layout().shape().clone(),
+    ))
 }
 
 /// The f32 ReLU gradient `keep(x, grad)` in parallel chunks (`x` the ReLU's output, or its input
-/// as Burn's autodiff passes: both are positive at the same places), written over `grad`, else
-/// over `x`, whichever may be overwritten (a slice of a concatenation's gradient may not), else
-/// into a new tensor; non-contiguous or differently shaped operands back.
+/// as Burn's autodiff passes: both are positive at the same places; contiguous), written over
+/// `grad` if it may be overwritten, else over `x` likewise, else into a new tensor; `grad` may be
+/// a slice of a concatenation's gradient (one contiguous run per image). Other operands back.
 fn relu_backward_f32(
     mut x: FlexTensor,
     mut grad: FlexTensor,
 ) -> Result<FlexTensor, (FlexTensor, FlexTensor)> {
-    let (Some(((xs, xe), x_writable)), Some(((gs, ge), g_writable))) =
-        (f32_span(&x), f32_span(&grad))
-    else {
+    let Some(((xs, xe), x_writable)) = f32_span(&x) else {
         return Err((x, grad));
     };
     if x.layout().shape() != grad.layout().shape() {
         return Err((x, grad));
     }
-    if g_writable {
+    if let Some(((0, ge), true)) = f32_span(&grad) {
         let xv: &[f32] = &x.storage()[xs..xe];
-        by_chunks(&mut grad.storage_mut()[..ge], |at, g| {
+        by_chunks(&mut grad.storage_mut()[..ge], RELU_CHUNK, |at, g| {
             for (g, &x) in g.iter_mut().zip(&xv[at..]) {
                 *g = keep(x, *g);
             }
         });
         return Ok(grad);
     }
+    let Some(g) = Elements::of(&grad) else {
+        return Err((x, grad));
+    };
     if x_writable {
-        let g: &[f32] = &grad.storage()[gs..ge];
-        by_chunks(&mut x.storage_mut()[..xe], |at, xv| {
-            for (x, &g) in xv.iter_mut().zip(&g[at..]) {
+        by_chunks(&mut x.storage_mut()[..xe], g.chunk(), |at, xv| {
+            let gv = g.get(at, xv.len());
+            for (x, &g) in xv.iter_mut().zip(gv) {
                 *x = keep(*x, g);
             }
         });
         return Ok(x);
     }
-    let shape = grad.layout().shape().clone();
     Ok(keep_into_new(
         &x.storage()[xs..xe],
-        &grad.storage()[gs..ge],
-        shape,
+        &g,
+        grad.layout().shape().clone(),
     ))
 }
 

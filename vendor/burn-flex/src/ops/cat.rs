@@ -1,9 +1,9 @@
 //! Concatenation operations for FlexTensor.
 
 use alloc::vec::Vec;
-use core::mem::MaybeUninit;
 use burn_backend::{DType, Element};
 use burn_std::{Bytes, Shape, bf16, f16};
+use core::mem::MaybeUninit;
 
 use crate::{FlexTensor, Layout};
 

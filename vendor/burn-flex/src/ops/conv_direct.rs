@@ -19,7 +19,8 @@
 //! 32 output channels × the 9 taps of one input channel in registers, adding at each position the
 //! output-gradient vectors times the 9 input values under the taps (broadcast) — the forward
 //! tile's shape, with output channels in the lanes and no horizontal sums; strided convolutions
-//! too (the downsample blocks' stride 2), the tile reading every `s`-th input. Otherwise (AVX2,
+//! too (the downsample blocks' stride 2), the tile reading every `s`-th input; 1×1 convolutions
+//! with 8 input channels in the taps' place, read straight from the input. Otherwise (AVX2,
 //! other kernel sizes; stride 1 only) each weight is a dot product of two contiguous runs, the
 //! output gradient laid out in padded rows (zeros in the padding columns), computed 4 output
 //! channels × 3 kernel columns at a time and summed over a chunk of images before its horizontal
@@ -54,6 +55,9 @@ const DOT_COLS: usize = 3;
 /// tile: 2 × 9 taps = 18 accumulators.
 const TAP_LANES: usize = 16;
 const TAP_VECTORS: usize = 2;
+/// Input channels per weight-gradient tile of a 1×1 convolution (AVX-512): 2 × 8 = 16
+/// accumulators, and the 8 channels' base pointers still fit the general registers.
+const POINT_CHANNELS: usize = 8;
 /// Transposed output gradient per group of images that a tap tile runs over: small maps (7×7)
 /// take several images per tile, so that loading and storing its sums stays a small part.
 const TAP_GROUP_BYTES: usize = 128 * 1024;
@@ -133,10 +137,16 @@ impl Correlation {
             _ => images * (self.padded_len() + self.c_out * self.grad_positions()),
         }
     }
-    /// Whether the weight gradient runs as tap tiles: AVX-512 and a 3×3 kernel; otherwise as dot
-    /// products.
+    /// Whether the weight gradient runs as tap tiles: AVX-512 and a 3×3 kernel, or a 1×1 kernel
+    /// at stride 1 (input channels in the taps' place); otherwise as dot products.
     fn by_taps(&self, kernels: Kernels) -> bool {
-        kernels == Kernels::Avx512 && self.kh == 3 && self.kw == 3
+        kernels == Kernels::Avx512 && ((self.kh == 3 && self.kw == 3) || self.pointwise())
+    }
+    /// A 1×1 kernel at stride 1 without padding: its tap tiles read the input as it is (no padded
+    /// copy).
+    fn pointwise(&self) -> bool {
+        let one = self.kh == 1 && self.kw == 1;
+        one && self.stride == 1 && self.top == 0 && self.left == 0
     }
     /// Output channels rounded up to whole tap-tile vectors: the row length of the transposed
     /// output gradient and of the tap sums.
@@ -147,9 +157,17 @@ impl Correlation {
     fn transposed_len(&self) -> usize {
         self.out_h * self.out_w * self.lanes_out()
     }
-    /// Scratch per image of a tap-tile group: the padded input and the transposed output gradient.
+    /// Scratch per image of a tap-tile group: the padded input (none for 1×1) and the transposed
+    /// output gradient.
     fn tap_image_len(&self) -> usize {
-        self.padded_len() + self.transposed_len()
+        self.tap_padded_len() + self.transposed_len()
+    }
+    fn tap_padded_len(&self) -> usize {
+        if self.pointwise() {
+            0
+        } else {
+            self.padded_len()
+        }
     }
     /// Images per tap-tile group: as many as keep the group's transposed output gradients within
     /// [`TAP_GROUP_BYTES`], at least one.
@@ -348,7 +366,8 @@ fn correlate_with<E>(
 /// both need 16 input channels or more (with fewer, laying out the output gradient costs more
 /// than it saves); dot products also need stride 1, a kernel larger than 1×1 (1×1: GEMM's packed
 /// panels were faster) and maps of 128 positions or more (7×7 maps make them too short for their
-/// horizontal sums), tap tiles take 7×7 maps a group of images at a time, and stride 2.
+/// horizontal sums), tap tiles take 7×7 maps a group of images at a time, stride 2, and 1×1
+/// kernels (where the GEMM runs AVX2 kernels on an AVX-512 CPU).
 pub fn weight_gradient_pays(c: &Correlation) -> bool {
     let Some(kernels) = kernels() else {
         return false;
@@ -404,8 +423,8 @@ fn weight_gradient_by_taps(
     dk: &mut [f32],
     scratch: &mut [f32],
 ) {
-    let (lanes, group) = (c.lanes_out(), c.tap_group(images));
-    let (padded, rest) = scratch.split_at_mut(group * c.padded_len());
+    let (lanes, group, padded_len) = (c.lanes_out(), c.tap_group(images), c.tap_padded_len());
+    let (padded, rest) = scratch.split_at_mut(group * padded_len);
     let (dyt, sums) = rest.split_at_mut(group * c.transposed_len());
     let sums = &mut sums[..c.tap_sums_len()];
     sums.fill(0.0);
@@ -413,12 +432,19 @@ fn weight_gradient_by_taps(
         let count = group.min(images - n0);
         for k in 0..count {
             let n = n0 + k;
-            let p = &mut padded[k * c.padded_len()..][..c.padded_len()];
-            pad_input(c, &input[n * c.input_len()..][..c.input_len()], p);
+            if padded_len > 0 {
+                let p = &mut padded[k * padded_len..][..padded_len];
+                pad_input(c, &input[n * c.input_len()..][..c.input_len()], p);
+            }
             let t = &mut dyt[k * c.transposed_len()..][..c.transposed_len()];
             transpose_output_grad(c, &out_grad[n * c.output_len()..][..c.output_len()], t);
         }
-        add_tap_tiles(c, count, padded, dyt, sums);
+        if c.pointwise() {
+            let inputs = &input[n0 * c.input_len()..][..count * c.input_len()];
+            add_point_tiles(c, count, inputs, dyt, sums);
+        } else {
+            add_tap_tiles(c, count, padded, dyt, sums);
+        }
     }
     let columns = c.c_in * c.taps();
     for (o, dk_o) in dk.chunks_mut(columns).enumerate() {
@@ -483,6 +509,43 @@ fn add_tap_tiles(c: &Correlation, images: usize, padded: &[f32], dyt: &[f32], su
             #[cfg(target_arch = "x86_64")]
             unsafe {
                 avx512_taps::tile(&tile, vectors)
+            }
+        }
+    }
+}
+
+/// Adds a group of `images`' 1×1 tiles to `sums` (`[i][lanes_out]`): for every block of
+/// [`TAP_VECTORS`] × [`TAP_LANES`] output channels and every run of [`POINT_CHANNELS`] input
+/// channels, the products' sums over the images' positions.
+///
+/// Bounds: a tile reads `input` at `n * c_in * hw + i * hw + p` for `n < images`, `i < c_in`,
+/// `p < hw = out_h * out_w` (the input's own map: stride 1, no padding), inside `images *
+/// input_len`; `dyt` at `(n * hw + p) * lanes_out + o` for `o < lanes_out`; and `sums` at
+/// `i * lanes_out + o`, inside `tap_sums_len`.
+fn add_point_tiles(c: &Correlation, images: usize, input: &[f32], dyt: &[f32], sums: &mut [f32]) {
+    let (lanes, hw) = (c.lanes_out(), c.out_h * c.out_w);
+    assert!(c.pointwise() && c.in_h * c.in_w == hw && input.len() >= images * c.input_len());
+    assert!(dyt.len() >= images * hw * lanes && sums.len() >= c.tap_sums_len());
+    for o0 in (0..lanes).step_by(TAP_VECTORS * TAP_LANES) {
+        let vectors = ((lanes - o0) / TAP_LANES).min(TAP_VECTORS);
+        for i0 in (0..c.c_in).step_by(POINT_CHANNELS) {
+            let tile = PointTile {
+                images,
+                channels: POINT_CHANNELS.min(c.c_in - i0),
+                x: input[i0 * hw..].as_ptr(),
+                x_stride: c.input_len(),
+                positions: hw,
+                dy: dyt[o0..].as_ptr(),
+                dy_row: lanes,
+                dy_stride: hw * lanes,
+                sums: sums[i0 * lanes + o0..].as_mut_ptr(),
+                sums_row: lanes,
+            };
+            // SAFETY: the caller checked for AVX-512 (`by_taps`); the tile reads and writes
+            // inside the buffers (bounds above).
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                avx512_taps::point_tile(&tile, vectors)
             }
         }
     }
@@ -848,9 +911,30 @@ struct TapTile {
     sums_row: usize,
 }
 
+/// One weight-gradient tile of a 1×1 convolution: `vectors` × [`TAP_LANES`] output channels ×
+/// `channels` (at most [`POINT_CHANNELS`]) input channels, summed over the positions of `images`
+/// images.
+struct PointTile {
+    images: usize,
+    channels: usize,
+    /// The first input channel's map (first image; image `n` at `n * x_stride`, channel `j` at
+    /// `j * positions`).
+    x: *const f32,
+    x_stride: usize,
+    positions: usize,
+    /// The transposed output gradient, as in [`TapTile`].
+    dy: *const f32,
+    dy_row: usize,
+    dy_stride: usize,
+    /// The sums of the first input channel from the block's first output channel; channel `j` at
+    /// `j * sums_row`.
+    sums: *mut f32,
+    sums_row: usize,
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512_taps {
-    use super::{TAP_LANES, TapTile};
+    use super::{POINT_CHANNELS, PointTile, TAP_LANES, TapTile};
     use core::arch::x86_64::*;
 
     /// # Safety
@@ -904,6 +988,60 @@ mod avx512_taps {
             for (r, a) in acc.iter().enumerate() {
                 for (tap, &v) in a.iter().enumerate() {
                     _mm512_storeu_ps(t.sums.add(tap * t.sums_row + r * TAP_LANES), v);
+                }
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU must have AVX-512F; `t` must point into buffers that hold what its fields say
+    /// (see `add_point_tiles`' bounds), with `1 ≤ t.channels ≤ POINT_CHANNELS`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn point_tile(t: &PointTile, vectors: usize) {
+        unsafe {
+            match vectors {
+                2 => run_points::<2>(t),
+                1 => run_points::<1>(t),
+                _ => unreachable!("1×1 tile of {vectors} vectors"),
+            }
+        }
+    }
+
+    /// For each position: `R` vectors of output gradient, each multiplied by the
+    /// [`POINT_CHANNELS`] input channels' values there (broadcast) into `R × POINT_CHANNELS`
+    /// accumulators. A tile of fewer channels reads its last channel in the missing ones' place
+    /// and stores only its own sums.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn run_points<const R: usize>(t: &PointTile) {
+        unsafe {
+            let own = t.channels;
+            let offsets: [usize; POINT_CHANNELS] =
+                core::array::from_fn(|j| j.min(own - 1) * t.positions);
+            let mut acc = [[_mm512_setzero_ps(); POINT_CHANNELS]; R];
+            for (r, a) in acc.iter_mut().enumerate() {
+                for (j, v) in a.iter_mut().enumerate().take(own) {
+                    *v = _mm512_loadu_ps(t.sums.add(j * t.sums_row + r * TAP_LANES));
+                }
+            }
+            for n in 0..t.images {
+                let (xs, dy) = (t.x.add(n * t.x_stride), t.dy.add(n * t.dy_stride));
+                for p in 0..t.positions {
+                    let mut d = [_mm512_setzero_ps(); R];
+                    for (r, v) in d.iter_mut().enumerate() {
+                        *v = _mm512_loadu_ps(dy.add(p * t.dy_row + r * TAP_LANES));
+                    }
+                    for (j, &offset) in offsets.iter().enumerate() {
+                        let b = _mm512_set1_ps(*xs.add(offset + p));
+                        for (a, &v) in acc.iter_mut().zip(&d) {
+                            a[j] = _mm512_fmadd_ps(v, b, a[j]);
+                        }
+                    }
+                }
+            }
+            for (r, a) in acc.iter().enumerate() {
+                for (j, &v) in a.iter().enumerate().take(own) {
+                    _mm512_storeu_ps(t.sums.add(j * t.sums_row + r * TAP_LANES), v);
                 }
             }
         }
