@@ -212,7 +212,7 @@ impl ActivationOps<Flex> for Flex {
         };
         unary_op(
             tensor,
-            |x: f32| if x.is_nan() || x > 0.0 { x } else { 0.0 },
+            |x: f32| keep(x, x),
             |x: f64| if x.is_nan() || x > 0.0 { x } else { 0.0 },
         )
     }
@@ -228,7 +228,7 @@ impl ActivationOps<Flex> for Flex {
         binary_op(
             output,
             grad,
-            |out: f32, g| if out.is_nan() || out > 0.0 { g } else { 0.0 },
+            |out: f32, g| keep(out, g),
             |out: f64, g| if out.is_nan() || out > 0.0 { g } else { 0.0 },
             None,
         )

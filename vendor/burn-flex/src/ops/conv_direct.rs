@@ -432,7 +432,7 @@ fn weight_gradient_by_taps(
         let count = group.min(images - n0);
         for k in 0..count {
             let n = n0 + k;
-            if padded_len > 0 {
+            if !c.pointwise() {
                 let p = &mut padded[k * padded_len..][..padded_len];
                 pad_input(c, &input[n * c.input_len()..][..c.input_len()], p);
             }
