@@ -4,7 +4,8 @@
 //! do without the patch (flex's NHWC forward, Burn's default backward ops built from
 //! `conv_transpose2d` and a swapped-axes convolution, Burn's default batch norm built from tensor
 //! ops), and the downsample blocks' max pooling. Run on an idle machine:
-//! `cargo run --release --example conv_ops`.
+//! `cargo run --release --example conv_ops`, or `... -- 7` for the convolutions on 7×7 maps only
+//! (no batch norm or pooling).
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::conv::calculate_padding_out;
@@ -113,11 +114,22 @@ fn default_w_grad(x: &FlexTensor, dy: &FlexTensor, o: &ConvOptions<2>) -> FlexTe
 }
 
 fn main() {
+    let only_hw: Option<usize> = match std::env::args().nth(1) {
+        None => None,
+        Some(arg) => match arg.parse() {
+            Ok(hw) => Some(hw),
+            Err(_) => {
+                eprintln!("usage: conv_ops [MAP_SIZE]   (e.g. 7: the convolutions on 7×7 maps)");
+                std::process::exit(2);
+            }
+        },
+    };
     let n = 64;
     let mut totals = [0.0f64; 6];
     println!("milliseconds per call, best of 5; unpatched → patched");
     println!("c_in c_out k s  hw        forward      input grad     weight grad");
-    for (cin, cout, k, s, p, hw) in SHAPES {
+    let shapes = SHAPES.iter().filter(|s| only_hw.is_none_or(|hw| s.5 == hw));
+    for &(cin, cout, k, s, p, hw) in shapes {
         let o = ConvOptions::new([s, s], [p, p], [1, 1], 1);
         let out = (hw + 2 * p - k) / s + 1;
         let x = tensor([n, cin, hw, hw], 1);
@@ -167,8 +179,10 @@ fn main() {
         "all convolutions: forward {:.0} → {:.0} ms, input gradient {:.0} → {:.0} ms, weight gradient {:.0} → {:.0} ms",
         t[0], t[1], t[2], t[3], t[4], t[5]
     );
-    batch_norm(n);
-    max_pooling(n);
+    if only_hw.is_none() {
+        batch_norm(n);
+        max_pooling(n);
+    }
 }
 
 /// The downsample blocks' 3×3 stride-2 max pooling with indices, forward and backward.

@@ -259,6 +259,16 @@ fn convolutions_and_their_gradients_match_the_definition() {
             out: 45,
             ..base
         },
+        // The weight gradient's 11 chunk sums added in two parallel blocks: 40 × 9 × 48 =
+        // 17,280 values (AVX-512 tap sums; AVX2 and elsewhere the GEMM's), 16,384 per block.
+        Conv {
+            n: 33,
+            c: 40,
+            h: 7,
+            w: 7,
+            out: 48,
+            ..base
+        },
         // 1×1 weight gradients as AVX-512 tiles of 8 input channels read straight from the input:
         // 21 input channels (8, 8, then 5 with the last read in the missing ones' place), 45
         // output channels (two vectors then one), 16×16 maps in groups of 2 and 1 images and

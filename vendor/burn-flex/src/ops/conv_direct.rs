@@ -126,16 +126,28 @@ impl Correlation {
     fn grad_positions(&self) -> usize {
         (self.out_h * self.padded_w()).div_ceil(16) * 16
     }
-    /// Scratch for [`weight_gradient`] on a chunk of `images`: with tap tiles, one image's padded
-    /// input and transposed output gradient and the chunk's sums; with dot products, every
-    /// image's padded input and output gradient in padded rows.
+    /// Scratch for [`weight_gradient`] on a chunk of `images`: with tap tiles, a group of images'
+    /// padded inputs and transposed output gradients; with dot products, every image's padded
+    /// input and output gradient in padded rows.
     pub fn weight_scratch_len(&self, images: usize) -> usize {
-        match kernels() {
-            Some(k) if self.by_taps(k) => {
-                self.tap_group(images) * self.tap_image_len() + self.tap_sums_len()
-            }
-            _ => images * (self.padded_len() + self.c_out * self.grad_positions()),
+        if self.sums_by_taps() {
+            self.tap_group(images) * self.tap_image_len()
+        } else {
+            images * (self.padded_len() + self.c_out * self.grad_positions())
         }
+    }
+    /// Length of the sums [`weight_gradient`] adds to: the tap tiles' `[i][tap][lanes_out]`, or
+    /// the kernel's own `[o][i][ky][kx]` for dot products. Summed over image chunks in that
+    /// layout, they become the kernel gradient once, through [`kernel_gradient`].
+    pub fn weight_sums_len(&self) -> usize {
+        if self.sums_by_taps() {
+            self.tap_sums_len()
+        } else {
+            self.kernel_len()
+        }
+    }
+    fn sums_by_taps(&self) -> bool {
+        kernels().is_some_and(|k| self.by_taps(k))
     }
     /// Whether the weight gradient runs as tap tiles: AVX-512 and a 3×3 kernel, or a 1×1 kernel
     /// at stride 1 (input channels in the taps' place); otherwise as dot products.
@@ -376,24 +388,25 @@ pub fn weight_gradient_pays(c: &Correlation) -> bool {
     c.c_in >= 16 && (c.by_taps(kernels) || dots)
 }
 
-/// Adds to `dk` (`c_out × c_in × kh × kw`) the gradient of the correlation's kernel for a chunk of
-/// images: `input` holds `images` inputs, `out_grad` their output gradients, `scratch` at least
-/// [`Correlation::weight_scratch_len`]`(images)`. Call only when [`available`] is true.
+/// Adds to `sums` (laid out as [`Correlation::weight_sums_len`] says) the kernel gradient's sums
+/// over a chunk of images: `input` holds `images` inputs, `out_grad` their output gradients,
+/// `scratch` at least [`Correlation::weight_scratch_len`]`(images)`. Call only when [`available`]
+/// is true.
 pub fn weight_gradient(
     c: &Correlation,
     input: &[f32],
     out_grad: &[f32],
-    dk: &mut [f32],
+    sums: &mut [f32],
     scratch: &mut [f32],
 ) {
     let images = input.len() / c.input_len().max(1);
     assert_eq!(input.len(), images * c.input_len());
     assert_eq!(out_grad.len(), images * c.output_len());
-    assert_eq!(dk.len(), c.kernel_len());
+    assert_eq!(sums.len(), c.weight_sums_len());
     assert!(scratch.len() >= c.weight_scratch_len(images));
     let kernels = kernels().expect("AVX2 and FMA");
     if c.by_taps(kernels) {
-        return weight_gradient_by_taps(c, images, input, out_grad, dk, scratch);
+        return weight_gradient_by_taps(c, images, input, out_grad, sums, scratch);
     }
     assert_eq!(c.stride, 1, "dot products need stride 1");
     let (padded, flat) =
@@ -407,27 +420,44 @@ pub fn weight_gradient(
     for (dy, f) in grads.zip(flat.chunks_mut(per_image)) {
         flatten_output_grad(c, dy, f);
     }
-    add_weight_gradient(c, kernels, images, padded, flat, dk);
+    add_weight_gradient(c, kernels, images, padded, flat, sums);
 }
 
-/// The weight gradient as tap tiles (AVX-512, 3×3): a group of images at a time
-/// ([`Correlation::tap_group`]), their inputs padded and their output gradients transposed to
-/// position-major rows of output channels; every (block of output channels, input channel)
-/// accumulates its 9 taps over the group's positions into `[i][tap][o]` sums, added to `dk` at
-/// the end.
+/// The kernel gradient `[o][i][ky][kx]` from sums that [`weight_gradient`] added to: tap sums
+/// transposed (16 columns at a time, so that their rows are read in step), others as they are.
+pub fn kernel_gradient(c: &Correlation, sums: Vec<f32>) -> Vec<f32> {
+    const COLUMNS: usize = 16;
+    assert_eq!(sums.len(), c.weight_sums_len());
+    if !c.sums_by_taps() {
+        return sums;
+    }
+    let (lanes, columns) = (c.lanes_out(), c.c_in * c.taps());
+    let mut dk = alloc::vec![0.0; c.kernel_len()];
+    for j0 in (0..columns).step_by(COLUMNS) {
+        let j1 = (j0 + COLUMNS).min(columns);
+        for (o, dk_o) in dk.chunks_mut(columns.max(1)).enumerate() {
+            for (j, d) in (j0..j1).zip(&mut dk_o[j0..j1]) {
+                *d = sums[j * lanes + o];
+            }
+        }
+    }
+    dk
+}
+
+/// The weight gradient as tap tiles (AVX-512, 3×3, or 1×1 at stride 1): a group of images at a
+/// time ([`Correlation::tap_group`]), their inputs padded and their output gradients transposed
+/// to position-major rows of output channels; every (block of output channels, input channel)
+/// adds its taps' sums over the group's positions to `sums` (`[i][tap][lanes_out]`).
 fn weight_gradient_by_taps(
     c: &Correlation,
     images: usize,
     input: &[f32],
     out_grad: &[f32],
-    dk: &mut [f32],
+    sums: &mut [f32],
     scratch: &mut [f32],
 ) {
-    let (lanes, group, padded_len) = (c.lanes_out(), c.tap_group(images), c.tap_padded_len());
-    let (padded, rest) = scratch.split_at_mut(group * padded_len);
-    let (dyt, sums) = rest.split_at_mut(group * c.transposed_len());
-    let sums = &mut sums[..c.tap_sums_len()];
-    sums.fill(0.0);
+    let (group, padded_len) = (c.tap_group(images), c.tap_padded_len());
+    let (padded, dyt) = scratch.split_at_mut(group * padded_len);
     for n0 in (0..images).step_by(group) {
         let count = group.min(images - n0);
         for k in 0..count {
@@ -444,12 +474,6 @@ fn weight_gradient_by_taps(
             add_point_tiles(c, count, inputs, dyt, sums);
         } else {
             add_tap_tiles(c, count, padded, dyt, sums);
-        }
-    }
-    let columns = c.c_in * c.taps();
-    for (o, dk_o) in dk.chunks_mut(columns).enumerate() {
-        for (d, s) in dk_o.iter_mut().zip(sums.chunks(lanes)) {
-            *d += s[o];
         }
     }
 }

@@ -604,48 +604,68 @@ fn direct_weight_backward(
     let (x, output_grad) = (x.to_contiguous(), output_grad.to_contiguous());
     let xs: &[f32] = x.as_slice().expect("contiguous");
     let dys: &[f32] = output_grad.as_slice().expect("contiguous");
-    let dw = sum_over_chunks(g.batch, g.weight_len(), |images, dw: &mut [f32]| {
+    let sums = sum_over_chunks(g.batch, c.weight_sums_len(), |images, sums: &mut [f32]| {
         let scratch_len = c.weight_scratch_len(images.len());
         with_scratch(scratch_len, |scratch: &mut [f32]| {
             let x = &xs[images.start * g.in_image()..images.end * g.in_image()];
             let dy = &dys[images.start * g.out_image()..images.end * g.out_image()];
-            conv_direct::weight_gradient(&c, x, dy, dw, scratch);
+            conv_direct::weight_gradient(&c, x, dy, sums, scratch);
         });
     });
+    let dw = conv_direct::kernel_gradient(&c, sums);
     Ok(tensor_from(dw, w_shape.clone()))
 }
 
 /// `Σ partial(images)` over the batch cut into a fixed number of image chunks, each computed (in
 /// parallel) into a zeroed buffer of `len` and summed in order, so that the result does not
-/// depend on the number of threads.
+/// depend on the number of threads. The chunks' buffers are kept between calls
+/// ([`Reused::Partials`]) and summed in parallel blocks of [`SUM_BLOCK`] elements.
 fn sum_over_chunks<T: Real>(
     batch: usize,
     len: usize,
     partial: impl Fn(Range<usize>, &mut [T]) + Send + Sync,
 ) -> Vec<T> {
     let chunk = batch.div_ceil(WEIGHT_GRAD_CHUNKS).max(1);
-    let part = |c: usize| {
-        let mut sum = vec![T::zero(); len];
-        partial(c * chunk..((c + 1) * chunk).min(batch), &mut sum);
-        sum
-    };
     let chunks = batch.div_ceil(chunk);
-    #[cfg(feature = "rayon")]
-    let partials: Vec<Vec<T>> = {
-        use rayon::prelude::*;
-        (0..chunks).into_par_iter().map(part).collect()
-    };
-    #[cfg(not(feature = "rayon"))]
-    let partials: Vec<Vec<T>> = (0..chunks).map(part).collect();
+    if chunks == 0 || len == 0 {
+        return vec![T::zero(); len];
+    }
+    with_buffer(Reused::Partials, chunks * len, |partials: &mut [T]| {
+        let part = |(c, sum): (usize, &mut [T])| {
+            sum.fill(T::zero());
+            partial(c * chunk..((c + 1) * chunk).min(batch), sum);
+        };
+        let mut total = Vec::with_capacity(len);
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            partials.par_chunks_mut(len).enumerate().for_each(part);
+            total.extend_from_slice(&partials[..len]);
+            let rest = &partials[len..];
+            let add = |(b, block): (usize, &mut [T])| add_chunks(block, rest, len, b * SUM_BLOCK);
+            total.par_chunks_mut(SUM_BLOCK).enumerate().for_each(add);
+        }
+        #[cfg(not(feature = "rayon"))]
+        {
+            partials.chunks_mut(len).enumerate().for_each(part);
+            total.extend_from_slice(&partials[..len]);
+            add_chunks(&mut total, &partials[len..], len, 0);
+        }
+        total
+    })
+}
 
-    let mut parts = partials.into_iter();
-    let mut total = parts.next().unwrap_or_else(|| vec![T::zero(); len]);
-    for part in parts {
-        for (a, b) in total.iter_mut().zip(part) {
+/// Elements per task of the chunks' sum in [`sum_over_chunks`].
+const SUM_BLOCK: usize = 1 << 14;
+
+/// Adds to `block` (elements `start..` of the sum) the same elements of each chunk in `rest`
+/// (chunks of `len`), in order.
+fn add_chunks<T: Real>(block: &mut [T], rest: &[T], len: usize, start: usize) {
+    for chunk in rest.chunks(len) {
+        for (a, &b) in block.iter_mut().zip(&chunk[start..]) {
             *a = *a + b;
         }
     }
-    total
 }
 
 /// Calls `f(n, out_n, scratch)` for every image `n`, in parallel, with `out` split into images of
@@ -707,14 +727,34 @@ std::thread_local! {
     /// Per-thread im2col buffer, kept between calls: a fresh multi-megabyte buffer per image
     /// costs page faults and zeroing that showed up in the profile.
     static SCRATCH: core::cell::RefCell<Vec<u64>> = const { core::cell::RefCell::new(Vec::new()) };
+    /// The weight gradients' partial sums, one per image chunk, kept for the same reason: up to
+    /// 30 MB per call on the model's 7×7 layers, where the page faults and unmapping cost about
+    /// as much as the sums themselves.
+    static PARTIALS: core::cell::RefCell<Vec<u64>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+/// The per-thread buffers kept between calls.
+#[derive(Clone, Copy)]
+enum Reused {
+    Scratch,
+    Partials,
 }
 
 /// Runs `f` with a scratch slice of `len` elements (contents unspecified).
 fn with_scratch<T: Real, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    with_buffer(Reused::Scratch, len, f)
+}
+
+/// Runs `f` with `len` elements of the calling thread's buffer `which` (contents unspecified).
+fn with_buffer<T: Real, R>(which: Reused, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
     #[cfg(feature = "std")]
     {
+        let key = match which {
+            Reused::Scratch => &SCRATCH,
+            Reused::Partials => &PARTIALS,
+        };
         let words = (len * core::mem::size_of::<T>()).div_ceil(8);
-        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        key.with(|cell| match cell.try_borrow_mut() {
             Ok(mut buf) => {
                 if buf.len() < words {
                     buf.resize(words, 0);
@@ -727,7 +767,10 @@ fn with_scratch<T: Real, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
         })
     }
     #[cfg(not(feature = "std"))]
-    f(&mut vec![T::zero(); len])
+    {
+        let _ = which;
+        f(&mut vec![T::zero(); len])
+    }
 }
 
 /// Output positions `[lo, hi)` along one axis whose input index `o * stride + offset` lies in
