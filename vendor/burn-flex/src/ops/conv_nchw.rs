@@ -618,50 +618,48 @@ fn direct_weight_backward(
 
 /// `Σ partial(images)` over the batch cut into a fixed number of image chunks, each computed (in
 /// parallel) into a zeroed buffer of `len` and summed in order, so that the result does not
-/// depend on the number of threads. The chunks' buffers are kept between calls
-/// ([`Reused::Partials`]) and summed in parallel blocks of [`SUM_BLOCK`] elements.
+/// depend on the number of threads; the sum in parallel blocks of [`SUM_BLOCK`] elements.
 fn sum_over_chunks<T: Real>(
     batch: usize,
     len: usize,
     partial: impl Fn(Range<usize>, &mut [T]) + Send + Sync,
 ) -> Vec<T> {
     let chunk = batch.div_ceil(WEIGHT_GRAD_CHUNKS).max(1);
+    let part = |c: usize| {
+        let mut sum = vec![T::zero(); len];
+        partial(c * chunk..((c + 1) * chunk).min(batch), &mut sum);
+        sum
+    };
     let chunks = batch.div_ceil(chunk);
-    if chunks == 0 || len == 0 {
-        return vec![T::zero(); len];
+    #[cfg(feature = "rayon")]
+    let partials: Vec<Vec<T>> = {
+        use rayon::prelude::*;
+        (0..chunks).into_par_iter().map(part).collect()
+    };
+    #[cfg(not(feature = "rayon"))]
+    let partials: Vec<Vec<T>> = (0..chunks).map(part).collect();
+
+    let mut parts = partials.into_iter();
+    let mut total = parts.next().unwrap_or_else(|| vec![T::zero(); len]);
+    let rest: Vec<Vec<T>> = parts.collect();
+    let add = |(b, block): (usize, &mut [T])| add_chunks(block, &rest, b * SUM_BLOCK);
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        total.par_chunks_mut(SUM_BLOCK).enumerate().for_each(add);
     }
-    with_buffer(Reused::Partials, chunks * len, |partials: &mut [T]| {
-        let part = |(c, sum): (usize, &mut [T])| {
-            sum.fill(T::zero());
-            partial(c * chunk..((c + 1) * chunk).min(batch), sum);
-        };
-        let mut total = Vec::with_capacity(len);
-        #[cfg(feature = "rayon")]
-        {
-            use rayon::prelude::*;
-            partials.par_chunks_mut(len).enumerate().for_each(part);
-            total.extend_from_slice(&partials[..len]);
-            let rest = &partials[len..];
-            let add = |(b, block): (usize, &mut [T])| add_chunks(block, rest, len, b * SUM_BLOCK);
-            total.par_chunks_mut(SUM_BLOCK).enumerate().for_each(add);
-        }
-        #[cfg(not(feature = "rayon"))]
-        {
-            partials.chunks_mut(len).enumerate().for_each(part);
-            total.extend_from_slice(&partials[..len]);
-            add_chunks(&mut total, &partials[len..], len, 0);
-        }
-        total
-    })
+    #[cfg(not(feature = "rayon"))]
+    total.chunks_mut(SUM_BLOCK).enumerate().for_each(add);
+    total
 }
 
 /// Elements per task of the chunks' sum in [`sum_over_chunks`].
 const SUM_BLOCK: usize = 1 << 14;
 
-/// Adds to `block` (elements `start..` of the sum) the same elements of each chunk in `rest`
-/// (chunks of `len`), in order.
-fn add_chunks<T: Real>(block: &mut [T], rest: &[T], len: usize, start: usize) {
-    for chunk in rest.chunks(len) {
+/// Adds to `block` (elements `start..` of the sum) the same elements of each chunk in `rest`, in
+/// order.
+fn add_chunks<T: Real>(block: &mut [T], rest: &[Vec<T>], start: usize) {
+    for chunk in rest {
         for (a, &b) in block.iter_mut().zip(&chunk[start..]) {
             *a = *a + b;
         }
@@ -727,34 +725,14 @@ std::thread_local! {
     /// Per-thread im2col buffer, kept between calls: a fresh multi-megabyte buffer per image
     /// costs page faults and zeroing that showed up in the profile.
     static SCRATCH: core::cell::RefCell<Vec<u64>> = const { core::cell::RefCell::new(Vec::new()) };
-    /// The weight gradients' partial sums, one per image chunk, kept for the same reason: up to
-    /// 30 MB per call on the model's 7×7 layers, where the page faults and unmapping cost about
-    /// as much as the sums themselves.
-    static PARTIALS: core::cell::RefCell<Vec<u64>> = const { core::cell::RefCell::new(Vec::new()) };
-}
-
-/// The per-thread buffers kept between calls.
-#[derive(Clone, Copy)]
-enum Reused {
-    Scratch,
-    Partials,
 }
 
 /// Runs `f` with a scratch slice of `len` elements (contents unspecified).
 fn with_scratch<T: Real, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
-    with_buffer(Reused::Scratch, len, f)
-}
-
-/// Runs `f` with `len` elements of the calling thread's buffer `which` (contents unspecified).
-fn with_buffer<T: Real, R>(which: Reused, len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
     #[cfg(feature = "std")]
     {
-        let key = match which {
-            Reused::Scratch => &SCRATCH,
-            Reused::Partials => &PARTIALS,
-        };
         let words = (len * core::mem::size_of::<T>()).div_ceil(8);
-        key.with(|cell| match cell.try_borrow_mut() {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
             Ok(mut buf) => {
                 if buf.len() < words {
                     buf.resize(words, 0);
@@ -767,10 +745,7 @@ fn with_buffer<T: Real, R>(which: Reused, len: usize, f: impl FnOnce(&mut [T]) -
         })
     }
     #[cfg(not(feature = "std"))]
-    {
-        let _ = which;
-        f(&mut vec![T::zero(); len])
-    }
+    f(&mut vec![T::zero(); len])
 }
 
 /// Output positions `[lo, hi)` along one axis whose input index `o * stride + offset` lies in
