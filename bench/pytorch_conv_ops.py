@@ -2,39 +2,32 @@
 
     .venv/bin/python bench/pytorch_conv_ops.py [--threads 2] [--reps 5]
 
-The shapes of `examples/conv_ops.rs` (batch 64, f32, channels-last as in the step comparison):
-forward, input gradient and weight gradient through `aten::convolution_backward`, milliseconds
-per call, best of `--reps` after one warm-up call. Run it in the same minutes as
+The shapes of `examples/conv_ops.rs`, read from it (batch 64, f32, channels-last as in the step
+comparison): forward, input gradient and weight gradient through `aten::convolution_backward`,
+milliseconds per call, best of `--reps` after one warm-up call. Run it in the same minutes as
 `cargo run --release --example conv_ops` and compare the "patched" columns.
 """
 import argparse
+import pathlib
+import re
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
-# (c_in, c_out, kernel, stride, padding, input size), as in examples/conv_ops.rs
-SHAPES = [
-    (3, 96, 3, 1, 1, 32),
-    (96, 32, 1, 1, 0, 32),
-    (96, 32, 3, 1, 1, 32),
-    (64, 32, 1, 1, 0, 32),
-    (64, 48, 3, 1, 1, 32),
-    (80, 80, 3, 2, 0, 32),
-    (160, 112, 1, 1, 0, 15),
-    (160, 48, 3, 1, 1, 15),
-    (160, 96, 1, 1, 0, 15),
-    (160, 64, 3, 1, 1, 15),
-    (160, 80, 1, 1, 0, 15),
-    (160, 80, 3, 1, 1, 15),
-    (160, 48, 1, 1, 0, 15),
-    (160, 96, 3, 1, 1, 15),
-    (144, 96, 3, 2, 0, 15),
-    (240, 176, 1, 1, 0, 7),
-    (240, 160, 3, 1, 1, 7),
-    (336, 176, 1, 1, 0, 7),
-    (336, 160, 3, 1, 1, 7),
-]
+EXAMPLE = pathlib.Path(__file__).resolve().parent.parent / "examples" / "conv_ops.rs"
+
+
+def shapes():
+    """(c_in, c_out, kernel, stride, padding, input size) of each convolution, read from the
+    `SHAPES` table of examples/conv_ops.rs, so that both time the same ones."""
+    source = EXAMPLE.read_text()
+    table = re.search(r"const SHAPES[^=]*=\s*\[(.*?)\];", source, re.S)
+    if table is None:
+        sys.exit(f"no SHAPES table in {EXAMPLE}")
+    rows = re.findall(r"\(([\d,\s]+)\)", table.group(1))
+    return [tuple(int(v) for v in row.split(",") if v.strip()) for row in rows]
 
 
 def best_ms(f, reps):
@@ -58,7 +51,7 @@ def main():
     print(f"milliseconds per call, best of {args.reps}; PyTorch {torch.__version__}, "
           f"{args.threads} threads, channels-last")
     print("c_in c_out k s  hw  forward  input grad  weight grad")
-    for c_in, c_out, k, s, p, hw in SHAPES:
+    for c_in, c_out, k, s, p, hw in shapes():
         x = torch.randn(64, c_in, hw, hw).to(memory_format=channels_last)
         w = torch.randn(c_out, c_in, k, k).to(memory_format=channels_last)
         with torch.no_grad():
