@@ -269,6 +269,27 @@ fn convolutions_and_their_gradients_match_the_definition() {
             out: 48,
             ..base
         },
+        // Winograd F(2×2, 3×3) forward and input gradient (16 channels or more on both sides,
+        // maps of 15×15 or more; also the 16×16 shape above): 37 input channels (two channel
+        // blocks), output rows of 19 tiles (three 8-tile vectors, the last partial) on an odd
+        // 37-wide map, and 20 rows of tiles in two blocks of 10 (16 × (37 + 24) × 19 × 4 bytes
+        // per tile row against 1 MiB); then "valid" on odd maps, whose input gradient pads by 2.
+        Conv {
+            c: 37,
+            h: 40,
+            w: 37,
+            out: 24,
+            ..base
+        },
+        Conv {
+            n: 2,
+            c: 16,
+            h: 17,
+            w: 19,
+            out: 20,
+            pad: 0,
+            ..base
+        },
         // 1×1 weight gradients as AVX-512 tiles of 8 input channels read straight from the input:
         // 21 input channels (8, 8, then 5 with the last read in the missing ones' place), 45
         // output channels (two vectors then one), 16×16 maps in groups of 2 and 1 images and

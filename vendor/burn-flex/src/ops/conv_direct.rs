@@ -92,7 +92,7 @@ impl Correlation {
     /// Distance between channels in the padded input: the plane rounded up to whole cache lines,
     /// an odd number of them, so that the channels a tile reads fall in different L1 sets (a
     /// plane of a multiple of 4 KiB would put them all in the same set).
-    fn channel_stride(&self) -> usize {
+    pub(super) fn channel_stride(&self) -> usize {
         let lines = self.plane().div_ceil(16);
         (lines | 1) * 16
     }
@@ -100,11 +100,11 @@ impl Correlation {
         self.kh * self.kw
     }
     /// Output positions computed per channel (padded-row coordinates), whole tiles.
-    fn positions(&self) -> usize {
+    pub(super) fn positions(&self) -> usize {
         (self.out_h * self.padded_w()).div_ceil(MAX_TILE) * MAX_TILE
     }
     /// The padded input, with room for the last tile reading past the last row.
-    fn padded_len(&self) -> usize {
+    pub(super) fn padded_len(&self) -> usize {
         self.c_in * self.channel_stride() + MAX_TILE + self.kw
     }
     /// Scratch per image: the padded input and the output in padded-row coordinates.
@@ -323,11 +323,21 @@ pub fn correlate(
 ) {
     assert!(bias.is_none_or(|b| b.len() == c.c_out));
     correlate_with(c, kernel, input, out, scratch, |o, row, sums| {
-        let b = bias.map_or(0.0, |b| b[o]);
-        for (d, &s) in row.iter_mut().zip(sums) {
-            d.write(s + b);
-        }
+        write_row(bias, o, row, sums)
     });
+}
+
+/// Writes an output row of channel `o` from its sums, adding `bias[o]`.
+pub(super) fn write_row(
+    bias: Option<&[f32]>,
+    o: usize,
+    row: &mut [MaybeUninit<f32>],
+    sums: &[f32],
+) {
+    let b = bias.map_or(0.0, |b| b[o]);
+    for (d, &s) in row.iter_mut().zip(sums) {
+        d.write(s + b);
+    }
 }
 
 /// [`correlate`], adding the correlation to what `out` holds (no bias): to sum several.
@@ -372,6 +382,15 @@ fn correlate_with<E>(
             write(o, row, &flat_o[y * pw..][..row.len()]);
         }
     }
+}
+
+/// The products of a 1×1 correlation `c` over an input laid out as [`pad_input`] lays it out
+/// (`padded`, at least `c.padded_len()`) into `flat[o * c.positions() + q]`: Winograd's
+/// element-wise products (`conv_winograd`). Call only when [`available`] is true.
+pub(super) fn products(c: &Correlation, kernel: &[f32], padded: &[f32], flat: &mut [f32]) {
+    assert!(c.kh == 1 && c.kw == 1 && c.stride == 1);
+    assert_eq!(kernel.len(), c.kernel_len());
+    accumulate(c, kernels().expect("AVX2 and FMA"), kernel, padded, flat);
 }
 
 /// Whether [`weight_gradient`] beats im2col + GEMM for this shape, as measured on MiniGoogLeNet's:
@@ -591,7 +610,7 @@ fn flatten_output_grad(c: &Correlation, dy: &[f32], flat: &mut [f32]) {
 /// Copies the input into rows of the padded width: row `r`, column `x` of channel `i` holds
 /// `input[i][r - top][x - left]` (at `i * channel_stride + r * padded_w + x`), zero outside the
 /// input; zeros between the channels and after the last one.
-fn pad_input(c: &Correlation, input: &[f32], padded: &mut [f32]) {
+pub(super) fn pad_input(c: &Correlation, input: &[f32], padded: &mut [f32]) {
     let (pw, plane, stride) = (c.padded_w(), c.plane(), c.channel_stride());
     let tail_start = c.c_in * stride;
     padded[tail_start..].fill(0.0);

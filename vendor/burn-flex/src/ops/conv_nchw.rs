@@ -13,8 +13,9 @@
 //!
 //! A 1x1 convolution with stride 1 and no padding needs no im2col: `col(x[n])` is `x[n]` itself.
 //! Where the CPU has AVX2 and FMA, stride-1 f32 convolutions compute their forward pass and input
-//! gradient as direct correlations instead (`conv_direct`); with its AVX-512 kernels, 1x1 ones
-//! too, and strided ones as sums of correlations over the input's phases (`conv_phases`).
+//! gradient as direct correlations instead (`conv_direct`), 3x3 ones with 16 channels or more
+//! on maps of 15x15 or more as Winograd tiles (`conv_winograd`); with its AVX-512 kernels, 1x1
+//! ones too, and strided ones as sums of correlations over the input's phases (`conv_phases`).
 //! The weight gradient is summed over a fixed number of image chunks, in order, so its value does
 //! not depend on the number of threads.
 
@@ -30,6 +31,7 @@ use num_traits::Float;
 use super::channel_sums::{lane_sum, per_channel, planes};
 use super::conv_direct::{self, Correlation};
 use super::conv_phases::Phases;
+use super::conv_winograd;
 use crate::{FlexTensor, Layout};
 
 /// Number of partial weight gradients (image chunks) summed in order.
@@ -330,6 +332,45 @@ pub(super) fn tensor_from<T: Real>(data: Vec<T>, shape: Shape) -> FlexTensor {
     )
 }
 
+/// A stride-1 correlation's kernel, prepared once per call: as Winograd tiles where they pay
+/// (`conv_winograd`), for the direct correlation otherwise.
+enum Prepared {
+    Direct(Vec<f32>),
+    Winograd(conv_winograd::Kernel),
+}
+
+impl Prepared {
+    fn new(c: &Correlation, value: impl Fn(usize, usize, usize, usize) -> f32) -> Self {
+        if conv_winograd::pays(c) {
+            Prepared::Winograd(conv_winograd::transform_kernel(c, value))
+        } else {
+            Prepared::Direct(conv_direct::pack_kernel(c, value))
+        }
+    }
+
+    fn scratch_len(&self, c: &Correlation) -> usize {
+        match self {
+            Prepared::Direct(_) => c.scratch_len(),
+            Prepared::Winograd(_) => conv_winograd::scratch_len(c),
+        }
+    }
+
+    /// One image's correlation into `out` (every element written), adding `bias`.
+    fn correlate(
+        &self,
+        c: &Correlation,
+        input: &[f32],
+        bias: Option<&[f32]>,
+        out: &mut [MaybeUninit<f32>],
+        scratch: &mut [f32],
+    ) {
+        match self {
+            Prepared::Direct(k) => conv_direct::correlate(c, k, input, bias, out, scratch),
+            Prepared::Winograd(k) => conv_winograd::correlate(c, k, input, bias, out, scratch),
+        }
+    }
+}
+
 /// The forward pass as one direct correlation per image (f32).
 fn direct_forward(
     g: &Geometry,
@@ -343,13 +384,13 @@ fn direct_forward(
     let xs: &[f32] = x.as_slice().expect("contiguous");
     let ws: &[f32] = weight.as_slice().expect("contiguous");
     let bs: Option<&[f32]> = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
-    let kernel = conv_direct::pack_kernel(c, |o, i, ky, kx| ws[g.weight_index(o, i, ky, kx)]);
+    let kernel = Prepared::new(c, |o, i, ky, kx| ws[g.weight_index(o, i, ky, kx)]);
     let image = |n: usize, y: &mut [MaybeUninit<f32>], scratch: &mut [f32]| {
         let x_n = &xs[n * g.in_image()..][..g.in_image()];
-        conv_direct::correlate(c, &kernel, x_n, bs, y, scratch);
+        kernel.correlate(c, x_n, bs, y, scratch);
     };
     // SAFETY: `correlate` writes every element of its image.
-    let out = unsafe { fill_each_image(g.batch, g.out_image(), c.scratch_len(), image) };
+    let out = unsafe { fill_each_image(g.batch, g.out_image(), kernel.scratch_len(c), image) };
     tensor_from(out, Shape::from(vec![g.batch, g.c_out, g.oh, g.ow]))
 }
 
@@ -412,15 +453,15 @@ fn direct_x_backward(
     let ws: &[f32] = weight.as_slice().expect("contiguous");
     let dys: &[f32] = output_grad.as_slice().expect("contiguous");
     // Output channel `ci`, input channel `co`: the forward kernel turned 180°.
-    let kernel = conv_direct::pack_kernel(&c, |ci, co, ky, kx| {
+    let kernel = Prepared::new(&c, |ci, co, ky, kx| {
         ws[g.weight_index(co, ci, g.kh - 1 - ky, g.kw - 1 - kx)]
     });
     let image = |n: usize, dx_n: &mut [MaybeUninit<f32>], scratch: &mut [f32]| {
         let dy_n = &dys[n * g.out_image()..][..g.out_image()];
-        conv_direct::correlate(&c, &kernel, dy_n, None, dx_n, scratch);
+        kernel.correlate(&c, dy_n, None, dx_n, scratch);
     };
     // SAFETY: `correlate` writes every element of its image.
-    let dx = unsafe { fill_each_image(g.batch, g.in_image(), c.scratch_len(), image) };
+    let dx = unsafe { fill_each_image(g.batch, g.in_image(), kernel.scratch_len(&c), image) };
     Ok(tensor_from(dx, x_shape.clone()))
 }
 

@@ -100,6 +100,7 @@ pub mod conv;
 mod conv_direct;
 mod conv_nchw;
 mod conv_phases;
+mod conv_winograd;
 mod batch_norm;
 mod channel_sums;
 pub mod conv_transpose;
