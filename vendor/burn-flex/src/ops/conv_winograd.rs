@@ -53,7 +53,6 @@ pub fn pays(c: &Correlation) -> bool {
 /// `conv_direct::pack_kernel` lays out a 1×1 kernel.
 pub struct Kernel {
     packed: Vec<f32>,
-    len: usize,
 }
 
 /// An image's tiles and the layout of one block of them.
@@ -163,12 +162,11 @@ pub fn transform_kernel(
         }
     }
     let p = Tiles::new(c).products();
-    let len = p.kernel_len();
-    let mut packed = Vec::with_capacity(ELEMENTS * len);
+    let mut packed = Vec::with_capacity(ELEMENTS * p.kernel_len());
     for u_e in u.chunks(c_out * c_in) {
         packed.extend(conv_direct::pack_kernel(&p, |o, i, _, _| u_e[o * c_in + i]));
     }
-    Kernel { packed, len }
+    Kernel { packed }
 }
 
 /// Correlates one image as [`conv_direct::correlate`] does (same arguments, the kernel from
@@ -187,7 +185,9 @@ pub fn correlate(
     assert!(bias.is_none_or(|b| b.len() == c.c_out));
     let tiles = Tiles::new(c);
     let p = tiles.products();
-    assert_eq!(kernel.packed.len(), ELEMENTS * kernel.len);
+    // The packed kernel of one element: `c_out × c_in` values.
+    let len = p.kernel_len();
+    assert_eq!(kernel.packed.len(), ELEMENTS * len);
     assert!(scratch.len() >= tiles.scratch_len());
     let padded_c = tiles.padded();
     let (padded, rest) = scratch.split_at_mut(padded_c.padded_len());
@@ -205,7 +205,7 @@ pub fn correlate(
             transform_columns(&tiles, block.len(), rows, transformed, p.padded_len(), at);
         }
         for (e, m) in products.chunks_exact_mut(per_element).enumerate() {
-            let u = &kernel.packed[e * kernel.len..][..kernel.len];
+            let u = &kernel.packed[e * len..][..len];
             let v = &transformed[e * p.padded_len()..][..p.padded_len()];
             conv_direct::products(&p, u, v, m);
         }
