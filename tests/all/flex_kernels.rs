@@ -269,11 +269,13 @@ fn convolutions_and_their_gradients_match_the_definition() {
             out: 48,
             ..base
         },
-        // Winograd F(2×2, 3×3) forward and input gradient (16 channels or more on both sides,
+        // Winograd F(2×4, 3×3) forward and input gradient (16 channels or more on both sides,
         // maps of 15×15 or more; also the 16×16 shape above): 37 input channels (two channel
-        // blocks), output rows of 19 tiles (three 8-tile vectors, the last partial) on an odd
-        // 37-wide map, and 20 rows of tiles in two blocks of 10 (16 × (37 + 24) × 19 × 4 bytes
-        // per tile row against 1 MiB); then "valid" on odd maps, whose input gradient pads by 2.
+        // blocks), output rows of 10 tiles of 4 columns (two 8-tile vectors, the last partial;
+        // the last tile one column of the odd 37-wide map), and 20 rows of tiles in two blocks
+        // of 10 (24 × (37 + 24) × 10 × 4 bytes per tile row against 1 MiB); then "valid" on odd
+        // maps (15 × 17 outputs: a last tile row of one row, a last tile of one column), whose
+        // input gradient pads by 2.
         Conv {
             c: 37,
             h: 40,

@@ -41,7 +41,7 @@ use core::ops::Range;
 
 /// Output positions per tile of the widest kernel (AVX-512: two 16-lane vectors); the padded
 /// layouts are sized for it, whichever kernel runs.
-const MAX_TILE: usize = 32;
+pub(super) const MAX_TILE: usize = 32;
 /// Input channels per pass over the positions: the padded input of a tile (`kh` rows of
 /// `tile + kw - 1` values per channel) and a block's packed kernel stay in L1 across the
 /// output-channel blocks.
@@ -328,7 +328,7 @@ pub fn correlate(
 }
 
 /// Writes an output row of channel `o` from its sums, adding `bias[o]`.
-pub(super) fn write_row(
+fn write_row(
     bias: Option<&[f32]>,
     o: usize,
     row: &mut [MaybeUninit<f32>],

@@ -1,21 +1,33 @@
-//! Stride-1 3×3 correlations as Winograd F(2×2, 3×3) (added for clrtrain; see vendor/README.md).
+//! Stride-1 3×3 correlations as Winograd F(2×4, 3×3) (added for clrtrain; see vendor/README.md).
 //!
-//! Each 2×2 block of outputs ("tile") is computed from the 4×4 input patch under it: the patch
-//! `d` and the kernel `g` are transformed, `V = Bᵀ d B` and `U = G g Gᵀ`, and
-//! `y = Aᵀ (Σ_i U[o][i] ⊙ V[i]) A`, with
+//! Each block of 2 × 4 outputs ("tile": 2 rows, 4 columns) is computed from the 4 × 6 input patch
+//! under it: F(2, 3) down the columns, F(4, 3) along the rows. The patch `d` and the kernel `g`
+//! are transformed, `V = B₂ᵀ d B₄` and `U = G₂ g G₄ᵀ`, and `y = A₂ᵀ (Σ_i U[o][i] ⊙ V[i]) A₄`,
+//! with
 //!
 //! ```text
-//!      ⎡1  0 -1  0⎤        ⎡ 1    0    0 ⎤
-//! Bᵀ = ⎢0  1  1  0⎥    G = ⎢1/2  1/2  1/2⎥    Aᵀ = ⎡1  1  1  0⎤
-//!      ⎢0 -1  1  0⎥        ⎢1/2 -1/2  1/2⎥         ⎣0  1 -1 -1⎦
-//!      ⎣0  1  0 -1⎦        ⎣ 0    0    1 ⎦
+//!       ⎡1  0 -1  0⎤        ⎡ 1    0    0 ⎤
+//! B₂ᵀ = ⎢0  1  1  0⎥   G₂ = ⎢1/2  1/2  1/2⎥   A₂ᵀ = ⎡1  1  1  0⎤
+//!       ⎢0 -1  1  0⎥        ⎢1/2 -1/2  1/2⎥         ⎣0  1 -1 -1⎦
+//!       ⎣0  1  0 -1⎦        ⎣ 0    0    1 ⎦
+//!
+//!       ⎡4  0 -5  0  1  0⎤        ⎡ 1/4    0     0 ⎤
+//!       ⎢0 -4 -4  1  1  0⎥        ⎢-1/6  -1/6  -1/6⎥         ⎡1  1  1  1  1  0⎤
+//! B₄ᵀ = ⎢0  4 -4 -1  1  0⎥   G₄ = ⎢-1/6   1/6  -1/6⎥   A₄ᵀ = ⎢0  1 -1  2 -2  0⎥
+//!       ⎢0 -2 -1  2  1  0⎥        ⎢1/24  1/12   1/6⎥         ⎢0  1  1  4  4  0⎥
+//!       ⎢0  2 -1 -2  1  0⎥        ⎢1/24 -1/12   1/6⎥         ⎣0  1 -1  8 -8  1⎦
+//!       ⎣0  4  0 -5  0  1⎦        ⎣  0     0     1 ⎦
 //! ```
 //!
-//! The sum over input channels is, for each of the 16 elements of the transformed tile, a matrix
+//! The sum over input channels is, for each of the 24 elements of the transformed tile, a matrix
 //! product `M[e] = U[e] · V[e]` (output channels × input channels times input channels × tiles):
-//! 16 products of `c_out · c_in · tiles` multiplications where the direct correlation does 9 of
-//! `c_out · c_in · 4 · tiles` — 2.25 times fewer. Those products run on `conv_direct`'s forward
-//! micro-kernel as 1×1 correlations whose "positions" are tiles.
+//! 24 products of `c_out · c_in · tiles` multiplications where the direct correlation does 9 of
+//! `c_out · c_in · 8 · tiles` — 3 times fewer (F(2×2, 3×3), used before, saves 2.25 times; a
+//! tile of 4 columns also puts a 15×15 map's tiles in 4 × 8 = 32, one micro-kernel tile). Those
+//! products run on `conv_direct`'s forward micro-kernel as 1×1 correlations whose "positions" are
+//! tiles. F(4, 3)'s larger coefficients cost precision: on the tests' shapes an f32 simulation
+//! of these transforms is off by at most 2.5e-6 × (1 + |value|) against the f64 definition
+//! (F(2×2): 9e-7), 40 times below the tests' bound.
 //!
 //! An image's tiles are taken a block of tile rows at a time ([`Tiles::block_rows`]), so that the
 //! block's transformed input and products stay in L2 between the three steps. The transforms run
@@ -26,10 +38,14 @@
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
 
-use super::conv_direct::{self, Correlation};
+use super::conv_direct::{self, Correlation, MAX_TILE};
 
-/// Elements of a transformed tile (4 × 4).
-const ELEMENTS: usize = 16;
+/// Output rows and columns of a tile.
+const TILE_H: usize = 2;
+const TILE_W: usize = 4;
+/// Columns of a transformed tile (its rows: 4), and its elements.
+const PATCH_W: usize = TILE_W + 2;
+const ELEMENTS: usize = (TILE_H + 2) * PATCH_W;
 /// Lanes of the transforms' vectors (AVX2).
 const LANES: usize = 8;
 /// Bytes of transformed input and products per block of tile rows: half the 2 MiB L2 of the
@@ -38,11 +54,10 @@ const BLOCK_BYTES: usize = 1 << 20;
 
 /// Whether a correlation runs as Winograd tiles: 3×3, stride 1, 16 channels or more on either
 /// side (the first layer's 3 input channels, or its input gradient's 3 outputs, left the
-/// transforms a larger share than the products saved), and maps of 15×15 or more. On 7×7 maps an
-/// image's 16 tiles fill half of the products' 32-position micro-kernel tiles; two images per
-/// call measured slower than the direct correlation all the same (240 and 336 → 160 channels:
-/// forward ≈ 17 against 15 ms and 23 against 21 ms per batch of 64), the transformed kernel (16/9
-/// of the direct one, 3.4 MB for 336 → 160) then read from memory once per 32 tiles.
+/// transforms a larger share than the products saved), and maps of 15×15 or more. On 7×7 maps
+/// F(2×2, 3×3) with two images per call measured slower than the direct correlation (240 and
+/// 336 → 160 channels: forward ≈ 17 against 15 ms and 23 against 21 ms per batch of 64), its
+/// transformed kernel (3.4 MB for 336 → 160) then read from memory once per 32 tiles.
 pub fn pays(c: &Correlation) -> bool {
     let shaped = c.kh == 3 && c.kw == 3 && c.stride == 1 && c.top <= 2 && c.left <= 2;
     let channels = c.c_in >= 16 && c.c_out >= 16;
@@ -68,7 +83,7 @@ struct Tiles {
 
 impl Tiles {
     fn new(c: &Correlation) -> Self {
-        let (across, down) = (c.out_w.div_ceil(2), c.out_h.div_ceil(2));
+        let (across, down) = (c.out_w.div_ceil(TILE_W), c.out_h.div_ceil(TILE_H));
         let row_bytes = ELEMENTS * (c.c_in + c.c_out) * across * size_of::<f32>();
         let fit = (BLOCK_BYTES / row_bytes.max(1)).clamp(1, down.max(1));
         // As many blocks as needed, their rows evened out.
@@ -84,7 +99,7 @@ impl Tiles {
     /// The products of one element as a 1×1 correlation over a block's tiles, rounded up to whole
     /// micro-kernel tiles.
     fn products(&self) -> Correlation {
-        let tiles = (self.block_rows * self.across).div_ceil(32) * 32;
+        let tiles = (self.block_rows * self.across).div_ceil(MAX_TILE) * MAX_TILE;
         Correlation {
             c_in: self.c.c_in,
             c_out: self.c.c_out,
@@ -100,11 +115,11 @@ impl Tiles {
         }
     }
     /// The padded input's geometry: `conv_direct`'s for outputs rounded up to whole tiles, rows
-    /// of `2 · across + 2` columns, `2 · down + 2` rows.
+    /// of `4 · across + 2` columns, `2 · down + 2` rows.
     fn padded(&self) -> Correlation {
         Correlation {
-            out_h: 2 * self.down,
-            out_w: 2 * self.across,
+            out_h: TILE_H * self.down,
+            out_w: TILE_W * self.across,
             ..self.c
         }
     }
@@ -113,16 +128,15 @@ impl Tiles {
         self.across.div_ceil(LANES) * LANES
     }
     /// Horizontally transformed rows of one channel of a block: `2 · block_rows + 2` input rows,
-    /// each 4 arrays of `across_lanes`.
+    /// each `PATCH_W` arrays of `across_lanes`.
     fn rows_len(&self) -> usize {
-        (2 * self.block_rows + 2) * 4 * self.across_lanes()
+        (TILE_H * self.block_rows + 2) * PATCH_W * self.across_lanes()
     }
     fn scratch_len(&self) -> usize {
         let p = self.products();
         let transformed = ELEMENTS * p.padded_len();
         let products = ELEMENTS * p.c_out * p.positions() + LANES;
-        let output = 4 * self.across_lanes();
-        self.padded().padded_len() + transformed + products + self.rows_len() + output
+        self.padded().padded_len() + transformed + products + self.rows_len()
     }
 }
 
@@ -131,16 +145,24 @@ pub fn scratch_len(c: &Correlation) -> usize {
     Tiles::new(c).scratch_len()
 }
 
-/// Transforms and packs the kernel `value(o, i, ky, kx)` for [`correlate`]: `U = G g Gᵀ`,
+/// Transforms and packs the kernel `value(o, i, ky, kx)` for [`correlate`]: `U = G₂ g G₄ᵀ`,
 /// computed in f64 and rounded once.
 pub fn transform_kernel(
     c: &Correlation,
     value: impl Fn(usize, usize, usize, usize) -> f32,
 ) -> Kernel {
-    const G: [[f64; 3]; 4] = [
+    const G2: [[f64; 3]; 4] = [
         [1.0, 0.0, 0.0],
         [0.5, 0.5, 0.5],
         [0.5, -0.5, 0.5],
+        [0.0, 0.0, 1.0],
+    ];
+    const G4: [[f64; 3]; PATCH_W] = [
+        [1.0 / 4.0, 0.0, 0.0],
+        [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+        [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+        [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
         [0.0, 0.0, 1.0],
     ];
     let (c_in, c_out) = (c.c_in, c.c_out);
@@ -150,7 +172,7 @@ pub fn transform_kernel(
             let g: [[f64; 3]; 3] =
                 core::array::from_fn(|ky| core::array::from_fn(|kx| value(o, i, ky, kx) as f64));
             for (e, u_e) in u.chunks_mut(c_out * c_in).enumerate() {
-                let (a, b) = (G[e / 4], G[e % 4]);
+                let (a, b) = (G2[e / PATCH_W], G4[e % PATCH_W]);
                 let mut sum = 0.0;
                 for ky in 0..3 {
                     for kx in 0..3 {
@@ -195,7 +217,7 @@ pub fn correlate(
     let (transformed, rest) = rest.split_at_mut(ELEMENTS * p.padded_len());
     let per_element = p.c_out * p.positions();
     let (products, rest) = rest.split_at_mut(ELEMENTS * per_element + LANES);
-    let (rows, output) = rest.split_at_mut(tiles.rows_len());
+    let rows = &mut rest[..tiles.rows_len()];
     for ty0 in (0..tiles.down).step_by(tiles.block_rows) {
         let block = ty0..(ty0 + tiles.block_rows).min(tiles.down);
         for i in 0..c.c_in {
@@ -209,47 +231,35 @@ pub fn correlate(
             let v = &transformed[e * p.padded_len()..][..p.padded_len()];
             conv_direct::products(&p, u, v, m);
         }
-        transform_output(
-            &tiles,
-            block,
-            products,
-            p.positions(),
-            output,
-            |o, ty, pair| {
-                for (y, row) in (2 * ty..c.out_h).zip(pair) {
-                    let dst = &mut out[(o * c.out_h + y) * c.out_w..][..c.out_w];
-                    conv_direct::write_row(bias, o, dst, &row[..c.out_w]);
-                }
-            },
-        );
+        transform_output(&tiles, block, products, p.positions(), bias, out);
     }
 }
 
-/// The horizontal input transform of one channel's padded rows `2 · ty0 ..` `2 · (ty0 +
-/// count) + 2`: for each row, the 4 arrays
-/// `x[2t] - x[2t+2]`, `x[2t+1] + x[2t+2]`, `x[2t+2] - x[2t+1]`, `x[2t+1] - x[2t+3]` over tiles `t`.
+/// The horizontal input transform (`B₄ᵀ` along each row) of one channel's padded rows
+/// `2 · ty0 ..` `2 · (ty0 + count) + 2`: for each row, the `PATCH_W` arrays over tiles `t` of
+/// `B₄ᵀ (x[4t], …, x[4t + 5])`.
 ///
-/// Bounds: a row's vectors read `2 · across_lanes + 2` values from its start, up to 14 past
-/// the row's `2 · across + 2`: into the next rows, or after the last channel's last row into the
-/// padded input's tail (`MAX_TILE + kw` values).
+/// Bounds: a row's vectors read `4 · across_lanes + 4` values from its start, up to
+/// `4 · 7 + 2 = 30` past the row's `4 · across + 2`: into the next rows, or after the last
+/// channel's last row into the padded input's tail (`MAX_TILE + kw` values).
 fn transform_rows(tiles: &Tiles, channel: &[f32], ty0: usize, count: usize, rows: &mut [f32]) {
-    let (pw, width) = (2 * tiles.across + 2, tiles.across_lanes());
+    let (pw, width) = (TILE_W * tiles.across + 2, tiles.across_lanes());
     assert!(ty0 + count <= tiles.down);
-    let rows = &mut rows[..(2 * count + 2) * 4 * width];
-    for (r, out) in rows.chunks_mut(4 * width).enumerate() {
-        let r = 2 * ty0 + r;
-        // SAFETY: the CPU has AVX2 (`pays` checked `conv_direct::available`); `out` holds
-        // 4 · `width` values; the row 2 · `width` + 2 (bounds above).
+    let rows = &mut rows[..(TILE_H * count + 2) * PATCH_W * width];
+    for (r, out) in rows.chunks_mut(PATCH_W * width).enumerate() {
+        let r = TILE_H * ty0 + r;
+        // SAFETY: the CPU has AVX2 and FMA (`pays` checked `conv_direct::available`); `out`
+        // holds `PATCH_W · width` values; the row `4 · width + 4` (bounds above).
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            avx2::horizontal(&channel[r * pw..][..2 * width + 2], out, width)
+            avx2::horizontal(&channel[r * pw..][..TILE_W * width + 4], out, width)
         };
     }
 }
 
-/// The vertical input transform of a block's horizontally transformed rows into the 16 elements'
-/// inputs: element `4a + b` at `transformed[(4a + b) · element_len + at + j · across + t]` for
-/// tile `t` of tile row `j`.
+/// The vertical input transform (`B₂ᵀ` down the columns) of a block's horizontally transformed
+/// rows into the 24 elements' inputs: element `6a + b` at
+/// `transformed[(6a + b) · element_len + at + j · across + t]` for tile `t` of tile row `j`.
 ///
 /// Bounds: each row's vectors write up to `across_lanes - across < 8` values past the row's
 /// tiles, into the next row's (written after) or, after the block's last row, into the channel's
@@ -263,11 +273,12 @@ fn transform_columns(
     at: usize,
 ) {
     let (width, across) = (tiles.across_lanes(), tiles.across);
-    assert!(rows.len() >= (2 * block_rows + 2) * 4 * width);
+    let row_len = PATCH_W * width;
+    assert!(rows.len() >= (TILE_H * block_rows + 2) * row_len);
     assert!(transformed.len() >= ELEMENTS * element_len);
     assert!(at + (block_rows - 1) * across + width <= element_len);
     for j in 0..block_rows {
-        let h = |r: usize| &rows[(2 * j + r) * 4 * width..][..4 * width];
+        let h = |r: usize| &rows[(TILE_H * j + r) * row_len..][..row_len];
         // SAFETY: the CPU has AVX2 (`pays` checked `conv_direct::available`); bounds above.
         #[cfg(target_arch = "x86_64")]
         unsafe {
@@ -277,78 +288,100 @@ fn transform_columns(
     }
 }
 
-/// The output transform of a block: for each output channel `o` and tile row `ty`, the two
-/// output rows `y = Aᵀ M A` (interleaved across the tiles), passed to `write(o, ty, [row 0,
-/// row 1])`.
+/// The output transform of a block: for each output channel `o` and tile row `ty`, output rows
+/// `2 · ty` and `2 · ty + 1` (where inside the map), `y = A₂ᵀ M A₄ + bias[o]`, written to `out`.
 ///
 /// Bounds: a tile row's vectors read `products` up to `across_lanes - across < 8` values past
-/// the row's tiles: at most 8 past the last element's last channel, which `products` holds.
+/// the row's tiles: at most 8 past the last element's last channel, which `products` holds. The
+/// writes stop at each row's `out_w` values.
 fn transform_output(
     tiles: &Tiles,
     block: core::ops::Range<usize>,
     products: &[f32],
     positions: usize,
-    scratch: &mut [f32],
-    mut write: impl FnMut(usize, usize, [&[f32]; 2]),
+    bias: Option<&[f32]>,
+    out: &mut [MaybeUninit<f32>],
 ) {
     let c = &tiles.c;
-    let (across, width) = (tiles.across, tiles.across_lanes());
+    let across = tiles.across;
     let element = c.c_out * positions;
     assert!(products.len() >= ELEMENTS * element + LANES);
     assert!(block.len() * across <= positions);
-    let (row0, row1) = scratch[..4 * width].split_at_mut(2 * width);
+    assert!(TILE_W * across >= c.out_w && out.len() == c.output_len());
+    let base = out.as_mut_ptr().cast::<f32>();
     for o in 0..c.c_out {
+        let b = bias.map_or(0.0, |b| b[o]);
         for (j, ty) in block.clone().enumerate() {
-            // SAFETY: the CPU has AVX2 (`pays` checked `conv_direct::available`); bounds above;
-            // the rows hold `2 · width` values each.
+            let rows = [0, 1].map(|k| {
+                let y = TILE_H * ty + k;
+                (y < c.out_h).then(|| base.wrapping_add((o * c.out_h + y) * c.out_w))
+            });
+            // SAFETY: the CPU has AVX2 and FMA (`pays` checked `conv_direct::available`); bounds
+            // above; each row holds `out_w` values.
             #[cfg(target_arch = "x86_64")]
             unsafe {
                 let m = products[o * positions + j * across..].as_ptr();
-                avx2::output(m, element, width, [row0.as_mut_ptr(), row1.as_mut_ptr()])
+                avx2::output(m, element, across, b, rows, c.out_w)
             };
-            write(o, ty, [&*row0, &*row1]);
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::LANES;
+    use super::{LANES, PATCH_W};
     use core::arch::x86_64::*;
 
-    /// `out[b · width + t]` for `b` in 0..4 and tiles `t < width` (a multiple of 8): the
-    /// horizontal transform of the padded row `row`.
+    /// `out[b · width + t]` for `b` in 0..6 and tiles `t < width` (a multiple of 8): the
+    /// horizontal transform `B₄ᵀ (x[4t], …, x[4t + 5])` of the padded row `row`.
     ///
     /// # Safety
-    /// The CPU must have AVX2; `row.len() ≥ 2 · width + 2`, `out.len() ≥ 4 · width`.
-    #[target_feature(enable = "avx2")]
+    /// The CPU must have AVX2 and FMA; `row.len() ≥ 4 · width + 4`, `out.len() ≥ 6 · width`.
+    #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn horizontal(row: &[f32], out: &mut [f32], width: usize) {
-        assert!(row.len() >= 2 * width + 2 && out.len() >= 4 * width);
+        assert!(row.len() >= 4 * width + 4 && out.len() >= PATCH_W * width);
         unsafe {
             let (src, dst) = (row.as_ptr(), out.as_mut_ptr());
+            // Tiles `q` and `q + 4` of a group of 8, one per 128-bit lane.
+            let pair =
+                |x: *const f32, q: usize| _mm256_loadu2_m128(x.add(16 + 4 * q), x.add(4 * q));
+            let (two, four) = (_mm256_set1_ps(2.0), _mm256_set1_ps(4.0));
             for t in (0..width).step_by(LANES) {
-                let x = src.add(2 * t);
-                let (e0, o0) = deinterleave(_mm256_loadu_ps(x), _mm256_loadu_ps(x.add(8)));
-                let (e1, o1) = deinterleave(_mm256_loadu_ps(x.add(2)), _mm256_loadu_ps(x.add(10)));
-                _mm256_storeu_ps(dst.add(t), _mm256_sub_ps(e0, e1));
-                _mm256_storeu_ps(dst.add(width + t), _mm256_add_ps(o0, e1));
-                _mm256_storeu_ps(dst.add(2 * width + t), _mm256_sub_ps(e1, o0));
-                _mm256_storeu_ps(dst.add(3 * width + t), _mm256_sub_ps(o0, o1));
+                let x = src.add(4 * t);
+                let [d0, d1, d2, d3] = columns([pair(x, 0), pair(x, 1), pair(x, 2), pair(x, 3)]);
+                // Columns 4 and 5 of tile t are columns 0 and 1 of tile t + 1.
+                let lo = _mm256_unpacklo_ps(pair(x, 1), pair(x, 2));
+                let hi = _mm256_unpacklo_ps(pair(x, 3), pair(x, 4));
+                let d4 = _mm256_shuffle_ps::<0b01_00_01_00>(lo, hi);
+                let d5 = _mm256_shuffle_ps::<0b11_10_11_10>(lo, hi);
+                let d42 = _mm256_sub_ps(d4, d2);
+                let d31 = _mm256_sub_ps(d3, d1);
+                let h = [
+                    _mm256_fmadd_ps(four, _mm256_sub_ps(d0, d2), d42),
+                    _mm256_fnmadd_ps(four, _mm256_add_ps(d1, d2), _mm256_add_ps(d3, d4)),
+                    _mm256_fmadd_ps(four, _mm256_sub_ps(d1, d2), _mm256_sub_ps(d4, d3)),
+                    _mm256_fmadd_ps(two, d31, d42),
+                    _mm256_fnmadd_ps(two, d31, d42),
+                    _mm256_fnmadd_ps(four, d31, _mm256_sub_ps(d5, d3)),
+                ];
+                for (b, v) in h.into_iter().enumerate() {
+                    _mm256_storeu_ps(dst.add(b * width + t), v);
+                }
             }
         }
     }
 
     /// For each 8 tiles `t < width`: with `h[r]` the horizontal transforms of rows `r = 0..4`
-    /// (4 arrays of `width`), element `4a + b` at `dst + (4a + b) · element_len + t` gets row `a`
-    /// of `Bᵀ h[·][b]`: `h0 - h2`, `h1 + h2`, `h2 - h1`, `h1 - h3`.
+    /// (6 arrays of `width`), element `6a + b` at `dst + (6a + b) · element_len + t` gets row `a`
+    /// of `B₂ᵀ h[·][b]`: `h0 - h2`, `h1 + h2`, `h2 - h1`, `h1 - h3`.
     ///
     /// # Safety
     /// The CPU must have AVX2; `dst` must be valid for those writes.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn vertical(h: [&[f32]; 4], width: usize, dst: *mut f32, element_len: usize) {
-        assert!(h.iter().all(|r| r.len() >= 4 * width));
+        assert!(h.iter().all(|r| r.len() >= PATCH_W * width));
         unsafe {
-            for b in 0..4 {
+            for b in 0..PATCH_W {
                 for t in (0..width).step_by(LANES) {
                     let [h0, h1, h2, h3] =
                         h.map(|r| _mm256_loadu_ps(r.as_ptr().add(b * width + t)));
@@ -359,60 +392,92 @@ mod avx2 {
                         _mm256_sub_ps(h1, h3),
                     ];
                     for (a, v) in rows.into_iter().enumerate() {
-                        _mm256_storeu_ps(dst.add((4 * a + b) * element_len + t), v);
+                        _mm256_storeu_ps(dst.add((PATCH_W * a + b) * element_len + t), v);
                     }
                 }
             }
         }
     }
 
-    /// For each 8 tiles `t < width`: the products `m + e · element + t` of the 16 elements,
-    /// transformed to the tiles' two output rows, `Aᵀ M A`, written interleaved (`y[2t]`,
-    /// `y[2t + 1]`) to `rows[0]` and `rows[1]`.
+    /// For each 8 tiles `t < across` (the last group rounded up): the products
+    /// `m + e · element + t` of the 24 elements, transformed to the tiles' two output rows,
+    /// `A₂ᵀ M A₄ + bias`, each tile's 4 columns written at `rows[y] + 4t`, up to `len` values
+    /// per row (masked stores at the end), rows that are `None` skipped.
     ///
     /// # Safety
-    /// The CPU must have AVX2; `m` must be valid for reads of `15 · element + width` values and
-    /// each row for writes of `2 · width`.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn output(m: *const f32, element: usize, width: usize, rows: [*mut f32; 2]) {
+    /// The CPU must have AVX2 and FMA; `m` must be valid for reads of
+    /// `23 · element + across.div_ceil(8) · 8` values and each row for writes of `len`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn output(
+        m: *const f32,
+        element: usize,
+        across: usize,
+        bias: f32,
+        rows: [Option<*mut f32>; 2],
+        len: usize,
+    ) {
         unsafe {
-            for t in (0..width).step_by(LANES) {
-                let e: [__m256; 16] =
-                    core::array::from_fn(|e| _mm256_loadu_ps(m.add(e * element + t)));
-                // Aᵀ along each row a: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3.
-                let s: [[__m256; 2]; 4] = core::array::from_fn(|a| {
-                    let [m0, m1, m2, m3] = [e[4 * a], e[4 * a + 1], e[4 * a + 2], e[4 * a + 3]];
-                    [
-                        _mm256_add_ps(_mm256_add_ps(m0, m1), m2),
-                        _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3),
-                    ]
-                });
-                // Then along the columns, for output rows 0 and 1.
-                for (y, row) in rows.into_iter().enumerate() {
-                    let column = |x: usize| match y {
-                        0 => _mm256_add_ps(_mm256_add_ps(s[0][x], s[1][x]), s[2][x]),
-                        _ => _mm256_sub_ps(_mm256_sub_ps(s[1][x], s[2][x]), s[3][x]),
-                    };
-                    let (left, right) = (column(0), column(1));
-                    let lo = _mm256_unpacklo_ps(left, right);
-                    let hi = _mm256_unpackhi_ps(left, right);
-                    _mm256_storeu_ps(row.add(2 * t), _mm256_permute2f128_ps::<0x20>(lo, hi));
-                    _mm256_storeu_ps(row.add(2 * t + 8), _mm256_permute2f128_ps::<0x31>(lo, hi));
+            let (two, four) = (_mm256_set1_ps(2.0), _mm256_set1_ps(4.0));
+            let (eight, bias) = (_mm256_set1_ps(8.0), _mm256_set1_ps(bias));
+            let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            for t in (0..across).step_by(LANES) {
+                let load = |e: usize| _mm256_loadu_ps(m.add(e * element + t));
+                // A₂ᵀ down each column b: s0 = m0b + m1b + m2b, s1 = m1b - m2b - m3b.
+                let mut s = [[_mm256_setzero_ps(); PATCH_W]; 2];
+                for b in 0..PATCH_W {
+                    let [m0, m1, m2, m3] = core::array::from_fn(|a| load(PATCH_W * a + b));
+                    s[0][b] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+                    s[1][b] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+                }
+                // Then A₄ᵀ along each output row.
+                for (s, row) in s.iter().zip(rows) {
+                    let Some(row) = row else { continue };
+                    let (p, q) = (_mm256_add_ps(s[1], s[2]), _mm256_sub_ps(s[1], s[2]));
+                    let (r, u) = (_mm256_add_ps(s[3], s[4]), _mm256_sub_ps(s[3], s[4]));
+                    let y = [
+                        _mm256_add_ps(_mm256_add_ps(s[0], p), _mm256_add_ps(r, bias)),
+                        _mm256_add_ps(_mm256_fmadd_ps(two, u, q), bias),
+                        _mm256_add_ps(_mm256_fmadd_ps(four, r, p), bias),
+                        _mm256_add_ps(_mm256_add_ps(_mm256_fmadd_ps(eight, u, q), s[5]), bias),
+                    ];
+                    // Tile q's 4 columns in the low lane of `c[q]`, tile q + 4's in the high.
+                    let c = columns(y);
+                    let values = [
+                        _mm256_permute2f128_ps::<0x20>(c[0], c[1]),
+                        _mm256_permute2f128_ps::<0x20>(c[2], c[3]),
+                        _mm256_permute2f128_ps::<0x31>(c[0], c[1]),
+                        _mm256_permute2f128_ps::<0x31>(c[2], c[3]),
+                    ];
+                    for (k, v) in values.into_iter().enumerate() {
+                        let at = 4 * t + 8 * k;
+                        match len.saturating_sub(at) {
+                            0 => {}
+                            n if n >= 8 => _mm256_storeu_ps(row.add(at), v),
+                            n => {
+                                let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lane);
+                                _mm256_maskstore_ps(row.add(at), mask, v)
+                            }
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// The even and odd elements of 16 consecutive values.
+    /// A 4 × 4 transpose within each 128-bit lane: element `k` of lane half `l` of `v[q]` goes to
+    /// element `q` of the same half of the result's `[k]`.
     #[target_feature(enable = "avx2")]
     #[inline]
-    fn deinterleave(lo: __m256, hi: __m256) -> (__m256, __m256) {
-        // Per 128-bit lane: [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6]; then the 64-bit pairs reordered.
-        let even = _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi);
-        let odd = _mm256_shuffle_ps::<0b11_01_11_01>(lo, hi);
-        let order = |v: __m256| {
-            _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
-        };
-        (order(even), order(odd))
+    fn columns(v: [__m256; 4]) -> [__m256; 4] {
+        let t0 = _mm256_unpacklo_ps(v[0], v[1]);
+        let t1 = _mm256_unpacklo_ps(v[2], v[3]);
+        let t2 = _mm256_unpackhi_ps(v[0], v[1]);
+        let t3 = _mm256_unpackhi_ps(v[2], v[3]);
+        [
+            _mm256_shuffle_ps::<0b01_00_01_00>(t0, t1),
+            _mm256_shuffle_ps::<0b11_10_11_10>(t0, t1),
+            _mm256_shuffle_ps::<0b01_00_01_00>(t2, t3),
+            _mm256_shuffle_ps::<0b11_10_11_10>(t2, t3),
+        ]
     }
 }
