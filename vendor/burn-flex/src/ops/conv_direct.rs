@@ -323,21 +323,11 @@ pub fn correlate(
 ) {
     assert!(bias.is_none_or(|b| b.len() == c.c_out));
     correlate_with(c, kernel, input, out, scratch, |o, row, sums| {
-        write_row(bias, o, row, sums)
+        let b = bias.map_or(0.0, |b| b[o]);
+        for (d, &s) in row.iter_mut().zip(sums) {
+            d.write(s + b);
+        }
     });
-}
-
-/// Writes an output row of channel `o` from its sums, adding `bias[o]`.
-fn write_row(
-    bias: Option<&[f32]>,
-    o: usize,
-    row: &mut [MaybeUninit<f32>],
-    sums: &[f32],
-) {
-    let b = bias.map_or(0.0, |b| b[o]);
-    for (d, &s) in row.iter_mut().zip(sums) {
-        d.write(s + b);
-    }
 }
 
 /// [`correlate`], adding the correlation to what `out` holds (no bias): to sum several.
