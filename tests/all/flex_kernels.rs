@@ -241,8 +241,17 @@ fn convolutions_and_their_gradients_match_the_definition() {
         many_channels,
         five_by_five,
         // AVX-512 tap tiles of two vectors then one (45 output channels in 48 lanes), over 11
-        // chunks of 3 images: on 16×16 maps in groups of 2 and 1 images, on 7×7 maps (direct
-        // with tap tiles only) all 3 at once.
+        // chunks of 3 images: on 17×14 maps (too narrow for Winograd) in groups of 2 and 1
+        // images, on 7×7 maps (direct with tap tiles only) all 3 at once. On 16×16 maps the
+        // Winograd tiles take it (below).
+        Conv {
+            n: 33,
+            c: 16,
+            h: 17,
+            w: 14,
+            out: 45,
+            ..base
+        },
         Conv {
             n: 33,
             c: 16,
@@ -269,13 +278,22 @@ fn convolutions_and_their_gradients_match_the_definition() {
             out: 48,
             ..base
         },
-        // Winograd F(2×4, 3×3) forward and input gradient (16 channels or more on both sides,
-        // maps of 15×15 or more; also the 16×16 shape above): 37 input channels (two channel
-        // blocks), output rows of 10 tiles of 4 columns (two 8-tile vectors, the last partial;
-        // the last tile one column of the odd 37-wide map), and 20 rows of tiles in two blocks
-        // of 10 (24 × (37 + 24) × 10 × 4 bytes per tile row against 1 MiB); then "valid" on odd
-        // maps (15 × 17 outputs: a last tile row of one row, a last tile of one column), whose
-        // input gradient pads by 2.
+        // Winograd F(2×4, 3×3) forward, input and weight gradients (16 channels or more on both
+        // sides, maps of 15×15 or more; also the 16×16 shape above, its weight gradient in passes
+        // of the chunk's 3 images where 4 would fit, its 45 output channels in a tile of three
+        // 16-lane vectors on AVX-512 and of one on AVX2): 37 input channels (two channel blocks;
+        // the weight gradient's point tiles of 8 or 6 channels, the last partial), output rows
+        // of 10 tiles of 4 columns (two 8-tile vectors, the last partial; the last tile one
+        // column of the odd 37-wide map), and 20 rows of tiles in two blocks of 10 (24 × (37 +
+        // 24) × 10 × 4 bytes per tile row against 1 MiB: the weight gradient's passes one block
+        // of one image); then "valid" on odd maps (15 × 17 outputs: a last tile row of one row,
+        // a last tile of one column), whose input gradient pads by 2; then the model's 15×15
+        // maps over 70 images, chunks of 5: a weight-gradient pass of 4 images (4 × 32 tiles),
+        // then one of 1. The Winograd weight gradient sums transformed values up to ≈ 20 times
+        // the inputs' and ≈ 30 times the gradients' in f32, then carries them back through
+        // `G₂ᵀ · G₄`: on these four shapes it is off by up to 6.3e-5 × (1 + |value|) (forward
+        // and input gradient ≤ 4.5e-6), within the common bound. (On 64 images of 96 → 32 on
+        // 32×32 it measured 1.35e-4, against 6.0e-5 for plain f32 sums of the direct products.)
         Conv {
             c: 37,
             h: 40,
@@ -292,9 +310,17 @@ fn convolutions_and_their_gradients_match_the_definition() {
             pad: 0,
             ..base
         },
+        Conv {
+            n: 70,
+            c: 16,
+            h: 15,
+            w: 15,
+            out: 20,
+            ..base
+        },
         // 1×1 weight gradients as AVX-512 tiles of 8 input channels read straight from the input:
         // 21 input channels (8, 8, then 5 with the last read in the missing ones' place), 45
-        // output channels (two vectors then one), 16×16 maps in groups of 2 and 1 images and
+        // output channels (one tile of three vectors), 16×16 maps in groups of 2 and 1 images and
         // 7×7 maps all 3 at once.
         Conv {
             n: 33,

@@ -20,7 +20,9 @@
 //! output-gradient vectors times the 9 input values under the taps (broadcast) — the forward
 //! tile's shape, with output channels in the lanes and no horizontal sums; strided convolutions
 //! too (the downsample blocks' stride 2), the tile reading every `s`-th input; 1×1 convolutions
-//! with 8 input channels in the taps' place, read straight from the input. Otherwise (AVX2,
+//! with 8 input channels in the taps' place, read straight from the input (these point tiles also
+//! run the Winograd weight gradient's products, `conv_winograd`, there on AVX2 too: 6 input
+//! channels × 16 output channels in two 8-lane halves). Otherwise (AVX2,
 //! other kernel sizes; stride 1 only) each weight is a dot product of two contiguous runs, the
 //! output gradient laid out in padded rows (zeros in the padding columns), computed 4 output
 //! channels × 3 kernel columns at a time and summed over a chunk of images before its horizontal
@@ -58,6 +60,9 @@ const TAP_VECTORS: usize = 2;
 /// Input channels per weight-gradient tile of a 1×1 convolution (AVX-512): 2 × 8 = 16
 /// accumulators, and the 8 channels' base pointers still fit the general registers.
 const POINT_CHANNELS: usize = 8;
+/// Input channels per weight-gradient tile of 1×1 products on AVX2: 6 × 2 vectors = 12 of the
+/// 16 registers as accumulators.
+const AVX2_POINT_CHANNELS: usize = 6;
 /// Transposed output gradient per group of images that a tap tile runs over: small maps (7×7)
 /// take several images per tile, so that loading and storing its sums stays a small part.
 const TAP_GROUP_BYTES: usize = 128 * 1024;
@@ -162,7 +167,7 @@ impl Correlation {
     }
     /// Output channels rounded up to whole tap-tile vectors: the row length of the transposed
     /// output gradient and of the tap sums.
-    fn lanes_out(&self) -> usize {
+    pub(super) fn lanes_out(&self) -> usize {
         self.c_out.div_ceil(TAP_LANES) * TAP_LANES
     }
     /// Length of one image's transposed output gradient, `[position][lanes_out]`.
@@ -489,7 +494,7 @@ fn weight_gradient_by_taps(
 
 /// Lays one output gradient out position-major, `dyt[p · lanes_out + o] = dy[o][p]`, zeros in the
 /// lanes past `c_out`; a block of positions at a time, so that the rows written stay in L1.
-fn transpose_output_grad(c: &Correlation, dy: &[f32], dyt: &mut [f32]) {
+pub(super) fn transpose_output_grad(c: &Correlation, dy: &[f32], dyt: &mut [f32]) {
     const BLOCK: usize = 64;
     let (hw, lanes) = (c.out_h * c.out_w, c.lanes_out());
     for p0 in (0..hw).step_by(BLOCK) {
@@ -548,8 +553,8 @@ fn add_tap_tiles(c: &Correlation, images: usize, padded: &[f32], dyt: &[f32], su
 }
 
 /// Adds a group of `images`' 1×1 tiles to `sums` (`[i][lanes_out]`): for every block of
-/// [`TAP_VECTORS`] × [`TAP_LANES`] output channels and every run of [`POINT_CHANNELS`] input
-/// channels, the products' sums over the images' positions.
+/// output-channel vectors ([`point_vectors`]) and every run of [`POINT_CHANNELS`] input channels,
+/// the products' sums over the images' positions.
 ///
 /// Bounds: a tile reads `input` at `n * c_in * hw + i * hw + p` for `n < images`, `i < c_in`,
 /// `p < hw = out_h * out_w` (the input's own map: stride 1, no padding), inside `images *
@@ -559,29 +564,121 @@ fn add_point_tiles(c: &Correlation, images: usize, input: &[f32], dyt: &[f32], s
     let (lanes, hw) = (c.lanes_out(), c.out_h * c.out_w);
     assert!(c.pointwise() && c.in_h * c.in_w == hw && input.len() >= images * c.input_len());
     assert!(dyt.len() >= images * hw * lanes && sums.len() >= c.tap_sums_len());
-    for o0 in (0..lanes).step_by(TAP_VECTORS * TAP_LANES) {
-        let vectors = ((lanes - o0) / TAP_LANES).min(TAP_VECTORS);
-        for i0 in (0..c.c_in).step_by(POINT_CHANNELS) {
+    let group = PointTile {
+        images,
+        channels: c.c_in,
+        x: input.as_ptr(),
+        x_row: hw,
+        x_stride: c.input_len(),
+        positions: hw,
+        dy: dyt.as_ptr(),
+        dy_row: lanes,
+        dy_stride: hw * lanes,
+        sums: sums.as_mut_ptr(),
+        sums_row: lanes,
+    };
+    // SAFETY: the caller checked for AVX-512 (`by_taps`); the tiles read and write inside the
+    // buffers (bounds above).
+    unsafe { point_tiles(&group, Kernels::Avx512) }
+}
+
+/// A 1×1 weight gradient's products over runs of positions, as point tiles: image
+/// `n`'s input channel `i` is the run `x[n · x_stride + i · x_row..][..positions]`, its output
+/// gradient at position `p` the row `dyt[n · dy_stride + p · lanes..][..lanes]`.
+pub(super) struct PointSums<'a> {
+    pub x: &'a [f32],
+    pub x_row: usize,
+    pub x_stride: usize,
+    pub dyt: &'a [f32],
+    pub dy_stride: usize,
+    /// Images, input channels, positions, and output-channel lanes (whole [`TAP_LANES`] vectors).
+    pub shape: [usize; 4],
+}
+
+impl PointSums<'_> {
+    /// Adds `Σ_n Σ_p x[n][i][p] · dyt[n][p][o]` to `sums[i · lanes + o]`, in that order. Call
+    /// only where [`available`] is true.
+    pub(super) fn add_to(&self, sums: &mut [f32]) {
+        let [images, channels, positions, lanes] = self.shape;
+        assert!(available() && lanes % TAP_LANES == 0 && self.x_row >= positions);
+        if images == 0 || channels == 0 || positions == 0 || lanes == 0 {
+            return;
+        }
+        let x_end = (images - 1) * self.x_stride + (channels - 1) * self.x_row + positions;
+        let dy_end = (images - 1) * self.dy_stride + positions * lanes;
+        assert!(self.x.len() >= x_end && self.dyt.len() >= dy_end);
+        assert!(sums.len() >= channels * lanes);
+        let all = PointTile {
+            images,
+            channels,
+            x: self.x.as_ptr(),
+            x_row: self.x_row,
+            x_stride: self.x_stride,
+            positions,
+            dy: self.dyt.as_ptr(),
+            dy_row: lanes,
+            dy_stride: self.dy_stride,
+            sums: sums.as_mut_ptr(),
+            sums_row: lanes,
+        };
+        // SAFETY: the CPU has the kernels' features (`kernels` was detected); the tiles read
+        // and write inside the buffers (bounds above).
+        unsafe { point_tiles(&all, kernels().expect("AVX2 and FMA")) }
+    }
+}
+
+/// Runs `all` (its `channels` input channels, `dy_row` lanes of output channels) as tiles: on
+/// AVX-512 of [`POINT_CHANNELS`] input channels × [`point_vectors`] output-channel vectors, on
+/// AVX2 of [`AVX2_POINT_CHANNELS`] × one vector (two of 8 lanes). Both add each sum's products in
+/// the same order, so they give the same bits.
+///
+/// # Safety
+/// The CPU must have `kernels`' features; `all`'s pointers must hold what its fields say.
+unsafe fn point_tiles(all: &PointTile, kernels: Kernels) {
+    let channels = match kernels {
+        Kernels::Avx512 => POINT_CHANNELS,
+        Kernels::Avx2 => AVX2_POINT_CHANNELS,
+    };
+    for (v0, vectors) in point_vectors(all.dy_row / TAP_LANES, kernels) {
+        let o0 = v0 * TAP_LANES;
+        for i0 in (0..all.channels).step_by(channels) {
             let tile = PointTile {
-                images,
-                channels: POINT_CHANNELS.min(c.c_in - i0),
-                x: input[i0 * hw..].as_ptr(),
-                x_stride: c.input_len(),
-                positions: hw,
-                dy: dyt[o0..].as_ptr(),
-                dy_row: lanes,
-                dy_stride: hw * lanes,
-                sums: sums[i0 * lanes + o0..].as_mut_ptr(),
-                sums_row: lanes,
+                channels: channels.min(all.channels - i0),
+                x: all.x.wrapping_add(i0 * all.x_row),
+                dy: all.dy.wrapping_add(o0),
+                sums: all.sums.wrapping_add(i0 * all.sums_row + o0),
+                ..*all
             };
-            // SAFETY: the caller checked for AVX-512 (`by_taps`); the tile reads and writes
-            // inside the buffers (bounds above).
+            // SAFETY: as the caller promised for `all`, of which `tile` is a part.
             #[cfg(target_arch = "x86_64")]
             unsafe {
-                avx512_taps::point_tile(&tile, vectors)
+                match kernels {
+                    Kernels::Avx512 => avx512_taps::point_tile(&tile, vectors),
+                    Kernels::Avx2 => avx2_points::tile(&tile),
+                }
             }
         }
     }
+}
+
+/// `vectors` output-channel vectors cut into tiles `(first, count)`: on AVX-512 of 3 (24
+/// accumulators), the rest in 2s, so that no tile of one is left where two of 2 fit (4 → 2 + 2,
+/// 5 → 3 + 2); on AVX2 of one.
+fn point_vectors(vectors: usize, kernels: Kernels) -> impl Iterator<Item = (usize, usize)> {
+    let widest = match kernels {
+        Kernels::Avx512 => 3,
+        Kernels::Avx2 => 1,
+    };
+    let mut v0 = 0;
+    core::iter::from_fn(move || {
+        let count = match vectors - v0 {
+            0 => return None,
+            4 if widest == 3 => 2,
+            left => left.min(widest),
+        };
+        v0 += count;
+        Some((v0 - count, count))
+    })
 }
 
 /// Lays one output gradient out in rows of the padded width, zeros in the padding columns and
@@ -945,14 +1042,16 @@ struct TapTile {
 }
 
 /// One weight-gradient tile of a 1×1 convolution: `vectors` × [`TAP_LANES`] output channels ×
-/// `channels` (at most [`POINT_CHANNELS`]) input channels, summed over the positions of `images`
-/// images.
+/// `channels` (in a tile that runs, at most [`POINT_CHANNELS`]; [`point_tiles`] cuts larger
+/// ones) input channels, summed over the positions of `images` images.
+#[derive(Clone, Copy)]
 struct PointTile {
     images: usize,
     channels: usize,
-    /// The first input channel's map (first image; image `n` at `n * x_stride`, channel `j` at
-    /// `j * positions`).
+    /// The first input channel's `positions` values (first image; image `n` at `n * x_stride`,
+    /// channel `j` at `j * x_row`).
     x: *const f32,
+    x_row: usize,
     x_stride: usize,
     positions: usize,
     /// The transposed output gradient, as in [`TapTile`].
@@ -1033,6 +1132,7 @@ mod avx512_taps {
     pub(super) unsafe fn point_tile(t: &PointTile, vectors: usize) {
         unsafe {
             match vectors {
+                3 => run_points::<3>(t),
                 2 => run_points::<2>(t),
                 1 => run_points::<1>(t),
                 _ => unreachable!("1×1 tile of {vectors} vectors"),
@@ -1050,7 +1150,7 @@ mod avx512_taps {
         unsafe {
             let own = t.channels;
             let offsets: [usize; POINT_CHANNELS] =
-                core::array::from_fn(|j| j.min(own - 1) * t.positions);
+                core::array::from_fn(|j| j.min(own - 1) * t.x_row);
             let mut acc = [[_mm512_setzero_ps(); POINT_CHANNELS]; R];
             for (r, a) in acc.iter_mut().enumerate() {
                 for (j, v) in a.iter_mut().enumerate().take(own) {
@@ -1075,6 +1175,54 @@ mod avx512_taps {
             for (r, a) in acc.iter().enumerate() {
                 for (j, &v) in a.iter().enumerate().take(own) {
                     _mm512_storeu_ps(t.sums.add(j * t.sums_row + r * TAP_LANES), v);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2_points {
+    use super::{AVX2_POINT_CHANNELS, PointTile};
+    use core::arch::x86_64::*;
+
+    /// For each position: the two 8-lane halves of one [`super::TAP_LANES`] vector of output
+    /// gradient, each multiplied by the [`AVX2_POINT_CHANNELS`] input channels' values there
+    /// (broadcast) into 12 accumulators. A tile of fewer channels reads its last channel in the
+    /// missing ones' place and stores only its own sums.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `t` must point into buffers that hold what its fields say,
+    /// with `1 ≤ t.channels ≤ AVX2_POINT_CHANNELS`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tile(t: &PointTile) {
+        const HALF: usize = 8;
+        unsafe {
+            let own = t.channels;
+            let offsets: [usize; AVX2_POINT_CHANNELS] =
+                core::array::from_fn(|j| j.min(own - 1) * t.x_row);
+            let mut acc = [[_mm256_setzero_ps(); AVX2_POINT_CHANNELS]; 2];
+            for (r, a) in acc.iter_mut().enumerate() {
+                for (j, v) in a.iter_mut().enumerate().take(own) {
+                    *v = _mm256_loadu_ps(t.sums.add(j * t.sums_row + r * HALF));
+                }
+            }
+            for n in 0..t.images {
+                let (xs, dy) = (t.x.add(n * t.x_stride), t.dy.add(n * t.dy_stride));
+                for p in 0..t.positions {
+                    let g = dy.add(p * t.dy_row);
+                    let d = [_mm256_loadu_ps(g), _mm256_loadu_ps(g.add(HALF))];
+                    for (j, &offset) in offsets.iter().enumerate() {
+                        let b = _mm256_broadcast_ss(&*xs.add(offset + p));
+                        for (a, &v) in acc.iter_mut().zip(&d) {
+                            a[j] = _mm256_fmadd_ps(v, b, a[j]);
+                        }
+                    }
+                }
+            }
+            for (r, a) in acc.iter().enumerate() {
+                for (j, &v) in a.iter().enumerate().take(own) {
+                    _mm256_storeu_ps(t.sums.add(j * t.sums_row + r * HALF), v);
                 }
             }
         }

@@ -624,8 +624,9 @@ fn weight_backward_typed<T: Real>(
     tensor_from(dw, w_shape.clone())
 }
 
-/// The weight gradient computed directly over chunks of images (f32), or the tensors back where
-/// the direct kernels do not apply or do not pay ([`conv_direct::weight_gradient_pays`]).
+/// The weight gradient computed directly over chunks of images (f32), as Winograd tiles where
+/// the forward runs as such ([`conv_winograd::pays`]), or the tensors back where the direct
+/// kernels do not apply or do not pay ([`conv_direct::weight_gradient_pays`]).
 fn direct_weight_backward(
     x: FlexTensor,
     w_shape: &Shape,
@@ -639,21 +640,39 @@ fn direct_weight_backward(
         [dy_shape[2], dy_shape[3]],
         options,
     );
-    let Some(c) = g.strided_direct().filter(conv_direct::weight_gradient_pays) else {
+    let direct = |c: &Correlation| conv_winograd::pays(c) || conv_direct::weight_gradient_pays(c);
+    let Some(c) = g.strided_direct().filter(direct) else {
         return Err((x, output_grad));
     };
     let (x, output_grad) = (x.to_contiguous(), output_grad.to_contiguous());
     let xs: &[f32] = x.as_slice().expect("contiguous");
     let dys: &[f32] = output_grad.as_slice().expect("contiguous");
-    let sums = sum_over_chunks(g.batch, c.weight_sums_len(), |images, sums: &mut [f32]| {
-        let scratch_len = c.weight_scratch_len(images.len());
-        with_scratch(scratch_len, |scratch: &mut [f32]| {
-            let x = &xs[images.start * g.in_image()..images.end * g.in_image()];
-            let dy = &dys[images.start * g.out_image()..images.end * g.out_image()];
-            conv_direct::weight_gradient(&c, x, dy, sums, scratch);
-        });
+    let winograd = conv_winograd::pays(&c);
+    let sums_len = if winograd {
+        c.kernel_len()
+    } else {
+        c.weight_sums_len()
+    };
+    let sums = sum_over_chunks(g.batch, sums_len, |images, sums: &mut [f32]| {
+        let x = &xs[images.start * g.in_image()..images.end * g.in_image()];
+        let dy = &dys[images.start * g.out_image()..images.end * g.out_image()];
+        if winograd {
+            let scratch_len = conv_winograd::weight_scratch_len(&c);
+            with_scratch(scratch_len, |scratch: &mut [f32]| {
+                conv_winograd::weight_gradient(&c, x, dy, sums, scratch)
+            });
+        } else {
+            let scratch_len = c.weight_scratch_len(images.len());
+            with_scratch(scratch_len, |scratch: &mut [f32]| {
+                conv_direct::weight_gradient(&c, x, dy, sums, scratch)
+            });
+        }
     });
-    let dw = conv_direct::kernel_gradient(&c, sums);
+    let dw = if winograd {
+        sums
+    } else {
+        conv_direct::kernel_gradient(&c, sums)
+    };
     Ok(tensor_from(dw, w_shape.clone()))
 }
 

@@ -29,14 +29,23 @@
 //! of these transforms is off by at most 2.5e-6 × (1 + |value|) against the f64 definition
 //! (F(2×2): 9e-7), 40 times below the tests' bound.
 //!
+//! The weight gradient is the same computation transposed: each tile's output gradient carried
+//! back through the output transform, `Z = A₂ dY A₄ᵀ`, the 24 products summed over the tiles of a
+//! chunk of images, `dU[e] = Σ_t V[e] · Z[e]ᵀ` (input × output channels), and carried back through
+//! the kernel transform once per chunk, `dg = G₂ᵀ dU G₄`. Those products are 1×1 weight
+//! gradients whose positions are tiles, run as `conv_direct`'s point tiles (output channels in
+//! the lanes, the transposed output gradient per tile); small maps take several images per pass
+//! ([`GRADIENT_TILES`]) so that the tiles' sums are loaded and stored once per 128 tiles.
+//!
 //! An image's tiles are taken a block of tile rows at a time ([`Tiles::block_rows`]), so that the
 //! block's transformed input and products stay in L2 between the three steps. The transforms run
 //! on 8-lane AVX2 vectors with either kernel set, and the products add in the same order with
-//! either, so both sets give the same bits; each image is computed on one thread, independently
-//! of the number of threads.
+//! either, so both sets give the same bits; each image (each chunk, for the weight gradient) is
+//! computed on one thread, independently of the number of threads.
 
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
+use core::ops::Range;
 
 use super::conv_direct::{self, Correlation, MAX_TILE};
 
@@ -51,6 +60,25 @@ const LANES: usize = 8;
 /// Bytes of transformed input and products per block of tile rows: half the 2 MiB L2 of the
 /// machines measured.
 const BLOCK_BYTES: usize = 1 << 20;
+/// Tiles per pass of the weight gradient's products, at least: on 15×15 maps (32 tiles) 4
+/// images at a time.
+const GRADIENT_TILES: usize = 128;
+
+/// The kernel transforms `G₂` and `G₄` (rows: the transformed tile's rows and columns).
+const G2: [[f64; 3]; 4] = [
+    [1.0, 0.0, 0.0],
+    [0.5, 0.5, 0.5],
+    [0.5, -0.5, 0.5],
+    [0.0, 0.0, 1.0],
+];
+const G4: [[f64; 3]; PATCH_W] = [
+    [1.0 / 4.0, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
 
 /// Whether a correlation runs as Winograd tiles: 3×3, stride 1, 16 channels or more on either
 /// side (the first layer's 3 input channels, or its input gradient's 3 outputs, left the
@@ -96,6 +124,13 @@ impl Tiles {
             block_rows,
         }
     }
+    /// The blocks of tile rows, in order.
+    fn blocks(&self) -> impl Iterator<Item = Range<usize>> + use<> {
+        let (down, rows) = (self.down, self.block_rows);
+        (0..down)
+            .step_by(rows)
+            .map(move |ty0| ty0..(ty0 + rows).min(down))
+    }
     /// The products of one element as a 1×1 correlation over a block's tiles, rounded up to whole
     /// micro-kernel tiles.
     fn products(&self) -> Correlation {
@@ -132,6 +167,31 @@ impl Tiles {
     fn rows_len(&self) -> usize {
         (TILE_H * self.block_rows + 2) * PATCH_W * self.across_lanes()
     }
+    /// Images per pass of the weight gradient: one where an image takes several blocks, else as
+    /// many as make [`GRADIENT_TILES`] tiles (the point tiles' sums then loaded and stored once
+    /// per that many positions).
+    fn image_group(&self) -> usize {
+        if self.block_rows < self.down {
+            1
+        } else {
+            GRADIENT_TILES.div_ceil(self.down * self.across).max(1)
+        }
+    }
+    /// Transformed output gradient of one element of a block: `[tile][lanes_out]`.
+    fn gradient_len(&self) -> usize {
+        self.block_rows * self.across * self.c.lanes_out()
+    }
+    /// Scratch for [`weight_gradient`]: the sums `dU`, the padded input, one channel's
+    /// horizontally transformed rows, a pass's transformed inputs, the transposed output gradient
+    /// and a pass's transformed output gradients.
+    fn weight_scratch_len(&self) -> usize {
+        let (c, lanes) = (&self.c, self.c.lanes_out());
+        let (sums, group) = (ELEMENTS * c.c_in * lanes, self.image_group());
+        let input = self.padded().padded_len() + self.rows_len();
+        let transformed = group * ELEMENTS * self.products().padded_len();
+        let gradient = c.out_h * c.out_w * lanes + group * ELEMENTS * self.gradient_len();
+        sums + input + transformed + gradient
+    }
     fn scratch_len(&self) -> usize {
         let p = self.products();
         let transformed = ELEMENTS * p.padded_len();
@@ -151,20 +211,6 @@ pub fn transform_kernel(
     c: &Correlation,
     value: impl Fn(usize, usize, usize, usize) -> f32,
 ) -> Kernel {
-    const G2: [[f64; 3]; 4] = [
-        [1.0, 0.0, 0.0],
-        [0.5, 0.5, 0.5],
-        [0.5, -0.5, 0.5],
-        [0.0, 0.0, 1.0],
-    ];
-    const G4: [[f64; 3]; PATCH_W] = [
-        [1.0 / 4.0, 0.0, 0.0],
-        [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
-        [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
-        [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
-        [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
-        [0.0, 0.0, 1.0],
-    ];
     let (c_in, c_out) = (c.c_in, c.c_out);
     let mut u = alloc::vec![0.0f32; ELEMENTS * c_out * c_in];
     for o in 0..c_out {
@@ -218,20 +264,158 @@ pub fn correlate(
     let per_element = p.c_out * p.positions();
     let (products, rest) = rest.split_at_mut(ELEMENTS * per_element + LANES);
     let rows = &mut rest[..tiles.rows_len()];
-    for ty0 in (0..tiles.down).step_by(tiles.block_rows) {
-        let block = ty0..(ty0 + tiles.block_rows).min(tiles.down);
-        for i in 0..c.c_in {
-            let channel = &padded[i * padded_c.channel_stride()..];
-            transform_rows(&tiles, channel, block.start, block.len(), rows);
-            let at = i * p.channel_stride();
-            transform_columns(&tiles, block.len(), rows, transformed, p.padded_len(), at);
-        }
+    for block in tiles.blocks() {
+        transform_input(&tiles, padded, block.clone(), rows, transformed);
         for (e, m) in products.chunks_exact_mut(per_element).enumerate() {
             let u = &kernel.packed[e * len..][..len];
             let v = &transformed[e * p.padded_len()..][..p.padded_len()];
             conv_direct::products(&p, u, v, m);
         }
         transform_output(&tiles, block, products, p.positions(), bias, out);
+    }
+}
+
+/// Scratch for [`weight_gradient`] on any number of images.
+pub fn weight_scratch_len(c: &Correlation) -> usize {
+    Tiles::new(c).weight_scratch_len()
+}
+
+/// Adds to `dk` (`[o][i][ky][kx]`) the kernel gradient over a chunk of images (`input` their
+/// inputs, `out_grad` their output gradients, `scratch` at least [`weight_scratch_len`]). The
+/// transpose of the forward pass: with `Z = A₂ dY A₄ᵀ` each tile's output gradient carried back
+/// through the output transform (per output channel) and `V` its transformed input,
+/// `dU[e][i][o] = Σ_tiles V[e][i] · Z[e][o]` — 24 products of `c_in · c_out · tiles`, 3 times
+/// fewer multiplications than the direct sums — and `dk[o][i] = G₂ᵀ dU[·][i][o] G₄`. Call only
+/// when [`pays`] is true.
+pub fn weight_gradient(
+    c: &Correlation,
+    input: &[f32],
+    out_grad: &[f32],
+    dk: &mut [f32],
+    scratch: &mut [f32],
+) {
+    assert!(pays(c));
+    let images = input.len() / c.input_len();
+    assert_eq!(input.len(), images * c.input_len());
+    assert_eq!(out_grad.len(), images * c.output_len());
+    assert_eq!(dk.len(), c.kernel_len());
+    let tiles = Tiles::new(c);
+    assert!(scratch.len() >= tiles.weight_scratch_len());
+    let (p, padded_c, lanes) = (tiles.products(), tiles.padded(), c.lanes_out());
+    let group = tiles.image_group();
+    let (v_len, z_len) = (ELEMENTS * p.padded_len(), ELEMENTS * tiles.gradient_len());
+    let (du, rest) = scratch.split_at_mut(ELEMENTS * c.c_in * lanes);
+    let (padded, rest) = rest.split_at_mut(padded_c.padded_len());
+    let (rows, rest) = rest.split_at_mut(tiles.rows_len());
+    let (transformed, rest) = rest.split_at_mut(group * v_len);
+    let (dyt, rest) = rest.split_at_mut(c.out_h * c.out_w * lanes);
+    let z = &mut rest[..group * z_len];
+    du.fill(0.0);
+    for n0 in (0..images).step_by(group) {
+        let count = group.min(images - n0);
+        for block in tiles.blocks() {
+            for k in 0..count {
+                // An image with several blocks is alone in its pass: laid out once, at the first.
+                if block.start == 0 {
+                    let n = n0 + k;
+                    let x = &input[n * c.input_len()..][..c.input_len()];
+                    let dy = &out_grad[n * c.output_len()..][..c.output_len()];
+                    conv_direct::pad_input(&padded_c, x, padded);
+                    conv_direct::transpose_output_grad(c, dy, dyt);
+                }
+                let v = &mut transformed[k * v_len..][..v_len];
+                transform_input(&tiles, padded, block.clone(), rows, v);
+                transform_gradient(&tiles, block.clone(), dyt, &mut z[k * z_len..][..z_len]);
+            }
+            let positions = block.len() * tiles.across;
+            for e in 0..ELEMENTS {
+                let products = conv_direct::PointSums {
+                    x: &transformed[e * p.padded_len()..],
+                    x_row: p.channel_stride(),
+                    x_stride: v_len,
+                    dyt: &z[e * tiles.gradient_len()..],
+                    dy_stride: z_len,
+                    shape: [count, c.c_in, positions, lanes],
+                };
+                products.add_to(&mut du[e * c.c_in * lanes..][..c.c_in * lanes]);
+            }
+        }
+    }
+    add_kernel_gradient(c, du, dk);
+}
+
+/// The output gradient's transform for a block's tiles, `Z = A₂ dY A₄ᵀ` (`dY` a tile's 2 × 4
+/// gradients, zero outside the map), every output channel: tile `t` of the block at
+/// `z[e · gradient_len + t · lanes_out + o]`, from `dyt` laid out as
+/// `conv_direct::transpose_output_grad` lays it out.
+fn transform_gradient(tiles: &Tiles, block: Range<usize>, dyt: &[f32], z: &mut [f32]) {
+    let c = &tiles.c;
+    let (lanes, len) = (c.lanes_out(), tiles.gradient_len());
+    assert!(dyt.len() >= c.out_h * c.out_w * lanes && z.len() >= ELEMENTS * len);
+    assert!(block.len() * tiles.across * lanes <= len && block.end <= tiles.down);
+    for (j, ty) in block.enumerate() {
+        for tx in 0..tiles.across {
+            let at = |r: usize, k: usize| {
+                let (y, x) = (TILE_H * ty + r, TILE_W * tx + k);
+                (y < c.out_h && x < c.out_w).then_some((y * c.out_w + x) * lanes)
+            };
+            let d = core::array::from_fn(|r| core::array::from_fn(|k| at(r, k)));
+            let t = j * tiles.across + tx;
+            // SAFETY: the CPU has AVX2 and FMA (`pays` checked `conv_direct::available`); every
+            // offset in `d` is a position inside the map, whose `lanes` values `dyt` holds; tile
+            // `t`'s writes end at `23 · len + (t + 1) · lanes ≤ 24 · len` (bounds above).
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                avx2::gradient(dyt.as_ptr(), d, lanes, z[t * lanes..].as_mut_ptr(), len)
+            };
+        }
+    }
+}
+
+/// Adds `G₂ᵀ dU G₄` to `dk[o][i]` for every pair of channels: the sums carried back through the
+/// kernel transform `U = G₂ g G₄ᵀ`, 8 output channels at a time.
+fn add_kernel_gradient(c: &Correlation, du: &[f32], dk: &mut [f32]) {
+    let lanes = c.lanes_out();
+    assert!(du.len() >= ELEMENTS * c.c_in * lanes && dk.len() == c.kernel_len());
+    let element = c.c_in * lanes;
+    let mut taps = [[0.0f32; LANES]; 9];
+    // Input channels innermost: each of the 8 output channels' rows of `dk` is written in order.
+    for o0 in (0..c.c_out).step_by(LANES) {
+        for i in 0..c.c_in {
+            // SAFETY: the CPU has AVX2 and FMA (`pays` checked `conv_direct::available`); the 24
+            // elements' vectors at `e · element + i · lanes + o0` lie inside `du` (bounds above,
+            // `o0 + 8 ≤ lanes`).
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                avx2::kernel_taps(du[i * lanes + o0..].as_ptr(), element, &mut taps)
+            };
+            for o in o0..(o0 + LANES).min(c.c_out) {
+                let dk_oi = &mut dk[(o * c.c_in + i) * 9..][..9];
+                for (d, tap) in dk_oi.iter_mut().zip(&taps) {
+                    *d += tap[o - o0];
+                }
+            }
+        }
+    }
+}
+
+/// The input transform of a block of tile rows, every channel: `V[e][i]` of the block's tiles
+/// at `transformed[e · element_len + i · channel_stride + t]` (`element_len` and
+/// `channel_stride` those of [`Tiles::products`], tile `t = j · across + x` of the block's row
+/// `j`), from the padded input laid out as [`Tiles::padded`] says.
+fn transform_input(
+    tiles: &Tiles,
+    padded: &[f32],
+    block: Range<usize>,
+    rows: &mut [f32],
+    transformed: &mut [f32],
+) {
+    let (padded_c, p) = (tiles.padded(), tiles.products());
+    for i in 0..tiles.c.c_in {
+        let channel = &padded[i * padded_c.channel_stride()..];
+        transform_rows(tiles, channel, block.start, block.len(), rows);
+        let at = i * p.channel_stride();
+        transform_columns(tiles, block.len(), rows, transformed, p.padded_len(), at);
     }
 }
 
@@ -296,7 +480,7 @@ fn transform_columns(
 /// writes stop at each row's `out_w` values.
 fn transform_output(
     tiles: &Tiles,
-    block: core::ops::Range<usize>,
+    block: Range<usize>,
     products: &[f32],
     positions: usize,
     bias: Option<&[f32]>,
@@ -329,7 +513,7 @@ fn transform_output(
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{LANES, PATCH_W};
+    use super::{G2, G4, LANES, PATCH_W, TILE_H, TILE_W};
     use core::arch::x86_64::*;
 
     /// `out[b · width + t]` for `b` in 0..6 and tiles `t < width` (a multiple of 8): the
@@ -460,6 +644,99 @@ mod avx2 {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// For each 8 output channels `o < lanes`: the tile's output gradients `d[r][k]` (offsets
+    /// into `dyt`, `None` outside the map: zero) carried back through the output transform,
+    /// `A₂ d A₄ᵀ`, element `6a + b` written at `z + (6a + b) · element_len + o`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `dyt` must hold `lanes` values at each offset in `d`, `z`
+    /// be valid for those writes, `lanes` a multiple of 8.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gradient(
+        dyt: *const f32,
+        d: [[Option<usize>; TILE_W]; TILE_H],
+        lanes: usize,
+        z: *mut f32,
+        element_len: usize,
+    ) {
+        unsafe {
+            for o in (0..lanes).step_by(LANES) {
+                let load = |at: Option<usize>| {
+                    at.map_or(_mm256_setzero_ps(), |at| _mm256_loadu_ps(dyt.add(at + o)))
+                };
+                // A₄ᵀ's transpose along each row, then A₂'s rows: d0, d0 + d1, d0 - d1, -d1.
+                let [r0, r1] = d.map(|row| along(row.map(load)));
+                for b in 0..PATCH_W {
+                    let rows = [
+                        r0[b],
+                        _mm256_add_ps(r0[b], r1[b]),
+                        _mm256_sub_ps(r0[b], r1[b]),
+                        _mm256_sub_ps(_mm256_setzero_ps(), r1[b]),
+                    ];
+                    for (a, v) in rows.into_iter().enumerate() {
+                        _mm256_storeu_ps(z.add((PATCH_W * a + b) * element_len + o), v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `(y0, …, y3)` times `A₄ᵀ`: `y0`, `y0 + y1 + y2 + y3`, `y0 - y1 + y2 - y3`,
+    /// `y0 + 2y1 + 4y2 + 8y3`, `y0 - 2y1 + 4y2 - 8y3`, `y3`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn along([y0, y1, y2, y3]: [__m256; TILE_W]) -> [__m256; PATCH_W] {
+        let (p, q) = (_mm256_add_ps(y0, y2), _mm256_add_ps(y1, y3));
+        let r = _mm256_fmadd_ps(_mm256_set1_ps(4.0), y2, y0);
+        let s = _mm256_fmadd_ps(
+            _mm256_set1_ps(8.0),
+            y3,
+            _mm256_mul_ps(_mm256_set1_ps(2.0), y1),
+        );
+        [
+            y0,
+            _mm256_add_ps(p, q),
+            _mm256_sub_ps(p, q),
+            _mm256_add_ps(r, s),
+            _mm256_sub_ps(r, s),
+            y3,
+        ]
+    }
+
+    /// `G₂ᵀ dU G₄` for 8 output channels: `du` the 24 elements' vectors `element` apart, the 9
+    /// taps' sums into `taps[ky · 3 + kx]` (coefficients rounded to f32).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `du` must hold 8 values at each `e · element`, `e < 24`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn kernel_taps(du: *const f32, element: usize, taps: &mut [[f32; LANES]; 9]) {
+        let (g2, g4) = (
+            G2.map(|r| r.map(|v| v as f32)),
+            G4.map(|r| r.map(|v| v as f32)),
+        );
+        unsafe {
+            // Along each row a: t[a][kx] = Σ_b dU[a][b] G₄[b][kx].
+            let mut t = [[_mm256_setzero_ps(); 3]; 4];
+            for (a, t_a) in t.iter_mut().enumerate() {
+                for (b, g) in g4.iter().enumerate() {
+                    let v = _mm256_loadu_ps(du.add((PATCH_W * a + b) * element));
+                    for (t, &k) in t_a.iter_mut().zip(g) {
+                        *t = _mm256_fmadd_ps(_mm256_set1_ps(k), v, *t);
+                    }
+                }
+            }
+            // Then down the columns: tap (ky, kx) = Σ_a G₂[a][ky] t[a][kx].
+            for (tap, out) in taps.iter_mut().enumerate() {
+                let (ky, kx) = (tap / 3, tap % 3);
+                let mut sum = _mm256_setzero_ps();
+                for (g, t_a) in g2.iter().zip(&t) {
+                    sum = _mm256_fmadd_ps(_mm256_set1_ps(g[ky]), t_a[kx], sum);
+                }
+                _mm256_storeu_ps(out.as_mut_ptr(), sum);
             }
         }
     }
