@@ -552,34 +552,22 @@ fn add_tap_tiles(c: &Correlation, images: usize, padded: &[f32], dyt: &[f32], su
     }
 }
 
-/// Adds a group of `images`' 1×1 tiles to `sums` (`[i][lanes_out]`): for every block of
-/// output-channel vectors ([`point_vectors`]) and every run of [`POINT_CHANNELS`] input channels,
-/// the products' sums over the images' positions.
-///
-/// Bounds: a tile reads `input` at `n * c_in * hw + i * hw + p` for `n < images`, `i < c_in`,
-/// `p < hw = out_h * out_w` (the input's own map: stride 1, no padding), inside `images *
-/// input_len`; `dyt` at `(n * hw + p) * lanes_out + o` for `o < lanes_out`; and `sums` at
-/// `i * lanes_out + o`, inside `tap_sums_len`.
+/// Adds a group of `images`' 1×1 products to `sums` (`[i][lanes_out]`) as point tiles
+/// ([`PointSums`]): the input read as it is (its own map: stride 1, no padding), the output
+/// gradient transposed per image (`dyt`, `hw * lanes_out` per image).
 fn add_point_tiles(c: &Correlation, images: usize, input: &[f32], dyt: &[f32], sums: &mut [f32]) {
     let (lanes, hw) = (c.lanes_out(), c.out_h * c.out_w);
     assert!(c.pointwise() && c.in_h * c.in_w == hw && input.len() >= images * c.input_len());
     assert!(dyt.len() >= images * hw * lanes && sums.len() >= c.tap_sums_len());
-    let group = PointTile {
-        images,
-        channels: c.c_in,
-        x: input.as_ptr(),
+    let products = PointSums {
+        x: input,
         x_row: hw,
         x_stride: c.input_len(),
-        positions: hw,
-        dy: dyt.as_ptr(),
-        dy_row: lanes,
+        dyt,
         dy_stride: hw * lanes,
-        sums: sums.as_mut_ptr(),
-        sums_row: lanes,
+        shape: [images, c.c_in, hw, lanes],
     };
-    // SAFETY: the caller checked for AVX-512 (`by_taps`); the tiles read and write inside the
-    // buffers (bounds above).
-    unsafe { point_tiles(&group, Kernels::Avx512) }
+    products.add_to(sums);
 }
 
 /// A 1×1 weight gradient's products over runs of positions, as point tiles: image
@@ -1127,7 +1115,7 @@ mod avx512_taps {
 
     /// # Safety
     /// The CPU must have AVX-512F; `t` must point into buffers that hold what its fields say
-    /// (see `add_point_tiles`' bounds), with `1 ≤ t.channels ≤ POINT_CHANNELS`.
+    /// (see `PointSums::add_to`'s bounds), with `1 ≤ t.channels ≤ POINT_CHANNELS`.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn point_tile(t: &PointTile, vectors: usize) {
         unsafe {
