@@ -225,6 +225,29 @@ impl Kernels {
     fn row_blocks(self, c_out: usize) -> impl Iterator<Item = Range<usize>> {
         blocks(c_out, self.rows())
     }
+    /// Input channels per point tile: AVX-512 [`POINT_CHANNELS`], AVX2 [`AVX2_POINT_CHANNELS`].
+    fn point_channels(self) -> usize {
+        match self {
+            Kernels::Avx2 => AVX2_POINT_CHANNELS,
+            Kernels::Avx512 => POINT_CHANNELS,
+        }
+    }
+    /// `vectors` output-channel vectors cut into point tiles `(first, count)`: on AVX-512 of 3
+    /// (24 accumulators), the rest in 2s, so that no tile of one is left where two of 2 fit
+    /// (4 → 2 + 2, 5 → 3 + 2); on AVX2 of one.
+    fn point_vectors(self, vectors: usize) -> impl Iterator<Item = (usize, usize)> {
+        let mut v0 = 0;
+        core::iter::from_fn(move || {
+            let count = match (self, vectors - v0) {
+                (_, 0) => return None,
+                (Kernels::Avx2, _) => 1,
+                (Kernels::Avx512, 4) => 2,
+                (Kernels::Avx512, left) => left.min(3),
+            };
+            v0 += count;
+            Some((v0 - count, count))
+        })
+    }
 }
 
 /// `0..len` cut into blocks of `full`, then the rest into blocks of 8, 4, 2 and 1 (smaller than
@@ -615,19 +638,16 @@ impl PointSums<'_> {
     }
 }
 
-/// Runs `all` (its `channels` input channels, `dy_row` lanes of output channels) as tiles: on
-/// AVX-512 of [`POINT_CHANNELS`] input channels × [`point_vectors`] output-channel vectors, on
-/// AVX2 of [`AVX2_POINT_CHANNELS`] × one vector (two of 8 lanes). Both add each sum's products in
-/// the same order, so they give the same bits.
+/// Runs `all` (its `channels` input channels, `dy_row` lanes of output channels) as tiles of
+/// [`Kernels::point_channels`] input channels × [`Kernels::point_vectors`] output-channel
+/// vectors (on AVX2 one, in two 8-lane halves). Both sets add each sum's products in the same
+/// order, so they give the same bits.
 ///
 /// # Safety
 /// The CPU must have `kernels`' features; `all`'s pointers must hold what its fields say.
 unsafe fn point_tiles(all: &PointTile, kernels: Kernels) {
-    let channels = match kernels {
-        Kernels::Avx512 => POINT_CHANNELS,
-        Kernels::Avx2 => AVX2_POINT_CHANNELS,
-    };
-    for (v0, vectors) in point_vectors(all.dy_row / TAP_LANES, kernels) {
+    let channels = kernels.point_channels();
+    for (v0, vectors) in kernels.point_vectors(all.dy_row / TAP_LANES) {
         let o0 = v0 * TAP_LANES;
         for i0 in (0..all.channels).step_by(channels) {
             let tile = PointTile {
@@ -647,26 +667,6 @@ unsafe fn point_tiles(all: &PointTile, kernels: Kernels) {
             }
         }
     }
-}
-
-/// `vectors` output-channel vectors cut into tiles `(first, count)`: on AVX-512 of 3 (24
-/// accumulators), the rest in 2s, so that no tile of one is left where two of 2 fit (4 → 2 + 2,
-/// 5 → 3 + 2); on AVX2 of one.
-fn point_vectors(vectors: usize, kernels: Kernels) -> impl Iterator<Item = (usize, usize)> {
-    let widest = match kernels {
-        Kernels::Avx512 => 3,
-        Kernels::Avx2 => 1,
-    };
-    let mut v0 = 0;
-    core::iter::from_fn(move || {
-        let count = match vectors - v0 {
-            0 => return None,
-            4 if widest == 3 => 2,
-            left => left.min(widest),
-        };
-        v0 += count;
-        Some((v0 - count, count))
-    })
 }
 
 /// Lays one output gradient out in rows of the padded width, zeros in the padding columns and
