@@ -88,10 +88,11 @@ pub struct Correlation {
 
 impl Correlation {
     /// Width of the padded input's rows: the columns the last output reads, `s·(out_w - 1) + kw`.
-    fn padded_w(&self) -> usize {
+    pub(super) fn padded_w(&self) -> usize {
         (self.out_w * self.stride + self.kw).saturating_sub(self.stride)
     }
-    fn plane(&self) -> usize {
+    /// Rows × columns of one channel of the padded input.
+    pub(super) fn plane(&self) -> usize {
         (self.out_h * self.stride + self.kh).saturating_sub(self.stride) * self.padded_w()
     }
     /// Distance between channels in the padded input: the plane rounded up to whole cache lines,
@@ -311,11 +312,11 @@ pub fn available() -> bool {
     kernels().is_some()
 }
 
-/// Whether 1×1 convolutions and strided ones (as sums over phases, `conv_phases`) run faster as
-/// direct correlations than as im2col + GEMM: with the AVX-512 set. The AVX2 set's 16 × 6 tiles
-/// were slower than the GEMM on the 1×1 shapes and level on stride 2 (MiniGoogLeNet's, measured
-/// with `FLEX_CONV_KERNELS=avx2`), so there those keep the GEMM.
-pub fn pointwise_and_strided_pay() -> bool {
+/// Whether 1×1 convolutions run faster as direct correlations than as a GEMM: with the AVX-512
+/// set. The AVX2 set's 16 × 6 tiles were slower than the GEMM on the 1×1 shapes (MiniGoogLeNet's,
+/// measured with `FLEX_CONV_KERNELS=avx2`), so there those keep the GEMM. (Strided convolutions,
+/// as sums over phases, `conv_phases`, beat im2col + GEMM on both sets.)
+pub fn pointwise_pays() -> bool {
     kernels() == Some(Kernels::Avx512)
 }
 
@@ -349,66 +350,62 @@ pub fn correlate(
     out: &mut [MaybeUninit<f32>],
     scratch: &mut [f32],
 ) {
-    assert!(bias.is_none_or(|b| b.len() == c.c_out));
-    correlate_with(c, kernel, input, out, scratch, |o, row, sums| {
-        let b = bias.map_or(0.0, |b| b[o]);
-        for (d, &s) in row.iter_mut().zip(sums) {
-            d.write(s + b);
-        }
-    });
-}
-
-/// [`correlate`], adding the correlation to what `out` holds (no bias): to sum several.
-pub fn correlate_add(
-    c: &Correlation,
-    kernel: &[f32],
-    input: &[f32],
-    out: &mut [f32],
-    scratch: &mut [f32],
-) {
-    correlate_with(c, kernel, input, out, scratch, |_, row, sums| {
-        for (d, &s) in row.iter_mut().zip(sums) {
-            *d += s;
-        }
-    });
-}
-
-/// The correlation, each output row of channel `o` written by `write(o, row, sums)` from the row's
-/// sums; every row of `out` is passed once.
-fn correlate_with<E>(
-    c: &Correlation,
-    kernel: &[f32],
-    input: &[f32],
-    out: &mut [E],
-    scratch: &mut [f32],
-    write: impl Fn(usize, &mut [E], &[f32]),
-) {
-    assert!(c.kh >= 1 && c.kw >= 1 && c.stride == 1);
-    assert_eq!(kernel.len(), c.kernel_len());
+    assert!(c.stride == 1);
     assert_eq!(input.len(), c.input_len());
-    assert_eq!(out.len(), c.output_len());
     assert!(scratch.len() >= c.scratch_len());
-    let kernels = kernels().expect("AVX2 and FMA");
     let (padded, flat) = scratch.split_at_mut(c.padded_len());
-    let flat = &mut flat[..c.c_out * c.positions()];
     pad_input(c, input, padded);
-    accumulate(c, kernels, kernel, padded, flat);
+    let part = Part {
+        src: padded,
+        kernel,
+        kh: c.kh,
+        kw: c.kw,
+    };
+    correlate_parts(c, &[part], bias, out, flat);
+}
+
+/// One correlation of a sum that [`sum_parts`] computes: its input laid out in the padded geometry of
+/// the sum's [`Correlation`] (from the part's first channel, every channel a `channel_stride`
+/// apart), its kernel packed by [`pack_kernel`] for its own size, no larger than the sum's.
+/// Strided convolutions sum their phases this way (`conv_phases`); a part whose kernel is
+/// smaller may start its input further in (the input gradient's phases, padded less).
+pub(super) struct Part<'a> {
+    pub src: &'a [f32],
+    pub kernel: &'a [f32],
+    pub kh: usize,
+    pub kw: usize,
+}
+
+/// Fills `flat[o * c.positions() + q]` (at least `c_out * positions` values) with the sum of
+/// `parts`' correlations at padded-row position `q` of `c`: one part, [`correlate`]'s sums;
+/// Winograd's element-wise products (`conv_winograd`), 1×1 parts over tiles; a strided
+/// convolution's phases. Call only when [`available`] is true.
+pub(super) fn sum_parts(c: &Correlation, parts: &[Part], flat: &mut [f32]) {
+    accumulate(c, kernels().expect("AVX2 and FMA"), parts, flat);
+}
+
+/// Sums `parts` ([`sum_parts`]) into `out`, `c_out × out_h × out_w`, adding `bias[o]` to channel `o`;
+/// writes every element of `out`. `flat` is scratch of at least `c_out * positions` values.
+pub(super) fn correlate_parts(
+    c: &Correlation,
+    parts: &[Part],
+    bias: Option<&[f32]>,
+    out: &mut [MaybeUninit<f32>],
+    flat: &mut [f32],
+) {
+    assert!(bias.is_none_or(|b| b.len() == c.c_out));
+    assert_eq!(out.len(), c.output_len());
+    sum_parts(c, parts, flat);
     let (pw, positions) = (c.padded_w(), c.positions());
     for (o, out_o) in out.chunks_mut(c.out_h * c.out_w).enumerate() {
-        let flat_o = &flat[o * positions..];
+        let (flat_o, b) = (&flat[o * positions..], bias.map_or(0.0, |b| b[o]));
         for (y, row) in out_o.chunks_mut(c.out_w).enumerate() {
-            write(o, row, &flat_o[y * pw..][..row.len()]);
+            let sums = &flat_o[y * pw..][..row.len()];
+            for (d, &s) in row.iter_mut().zip(sums) {
+                d.write(s + b);
+            }
         }
     }
-}
-
-/// The products of a 1×1 correlation `c` over an input laid out as [`pad_input`] lays it out
-/// (`padded`, at least `c.padded_len()`) into `flat[o * c.positions() + q]`: Winograd's
-/// element-wise products (`conv_winograd`). Call only when [`available`] is true.
-pub(super) fn products(c: &Correlation, kernel: &[f32], padded: &[f32], flat: &mut [f32]) {
-    assert!(c.kh == 1 && c.kw == 1 && c.stride == 1);
-    assert_eq!(kernel.len(), c.kernel_len());
-    accumulate(c, kernels().expect("AVX2 and FMA"), kernel, padded, flat);
 }
 
 /// Whether [`weight_gradient`] beats im2col + GEMM for this shape, as measured on MiniGoogLeNet's:
@@ -714,42 +711,51 @@ pub(super) fn pad_input(c: &Correlation, input: &[f32], padded: &mut [f32]) {
     }
 }
 
-/// Fills `flat[o * positions + q]` with the correlation at padded-row position `q`, one tile of
-/// positions × a block of output channels at a time.
+/// Fills `flat[o * positions + q]` with the sum of the parts' correlations at padded-row position
+/// `q`, one tile of positions × a block of output channels at a time, the parts' channels taken
+/// in order as if they were one input's.
 ///
-/// Bounds: a tile at `q0 ≤ positions - tile` reads channel `i` at
-/// `i * channel_stride + q0 + tile - 1 + (kh - 1) * padded_w + kw - 1`, at most
-/// `(c_in - 1) * channel_stride + plane + MAX_TILE - 2 + kw` for the last channel (`positions <
-/// out_h * padded_w + MAX_TILE`, `plane = (out_h + kh - 1) * padded_w`), inside `padded_len`; it
-/// reads the block's packed kernel, `rows × channels × taps` values from the block's offset in
-/// `kernel`, and writes `flat` rows `o < c_out` at `q0..q0 + tile`, inside `c_out * positions`.
-fn accumulate(c: &Correlation, kernels: Kernels, kernel: &[f32], padded: &[f32], flat: &mut [f32]) {
-    assert!(padded.len() >= c.padded_len() && flat.len() >= c.c_out * c.positions());
-    let (stride, taps, positions) = (c.channel_stride(), c.taps(), c.positions());
-    for i0 in (0..c.c_in).step_by(CHANNEL_BLOCK) {
-        let channels = CHANNEL_BLOCK.min(c.c_in - i0);
-        for q0 in (0..positions).step_by(kernels.tile()) {
-            for rows in kernels.row_blocks(c.c_out) {
-                let block = rows.start * c.c_in * taps;
-                let tile = Tile {
-                    src: padded[i0 * stride + q0..].as_ptr(),
-                    plane: stride,
-                    channels,
-                    kh: c.kh,
-                    kw: c.kw,
-                    padded_w: c.padded_w(),
-                    kernel: kernel[block + i0 * taps * rows.len()..].as_ptr(),
-                    dst: flat[rows.start * positions + q0..].as_mut_ptr(),
-                    dst_stride: positions,
-                    accumulate: i0 > 0,
-                };
-                // SAFETY: the CPU has the kernels' features (`kernels` was detected); the tile
-                // stays inside the buffers (bounds above).
-                #[cfg(target_arch = "x86_64")]
-                unsafe {
-                    match kernels {
-                        Kernels::Avx2 => avx2::tile(&tile, rows.len()),
-                        Kernels::Avx512 => avx512::tile(&tile, rows.len()),
+/// Bounds: a tile at `q0 ≤ positions - tile` reads a part's channel `i` at
+/// `i * channel_stride + q0 + tile - 1 + (kh - 1) * padded_w + kw - 1` from the part's start, at
+/// most `(c_in - 1) * channel_stride + positions + (kh - 1) * padded_w + kw - 2`, inside `src`
+/// (asserted; for a part of `c`'s size and `positions < out_h * padded_w + MAX_TILE`, `plane =
+/// (out_h + kh - 1) * padded_w`, that is below `c.padded_len()`); it reads the block's packed
+/// kernel, `rows × channels × taps` values from the block's offset in the part's kernel, and
+/// writes `flat` rows `o < c_out` at `q0..q0 + tile`, inside `c_out * positions`.
+fn accumulate(c: &Correlation, kernels: Kernels, parts: &[Part], flat: &mut [f32]) {
+    let (stride, pw, positions) = (c.channel_stride(), c.padded_w(), c.positions());
+    assert!(flat.len() >= c.c_out * positions);
+    for (k, part) in parts.iter().enumerate() {
+        let taps = part.kh * part.kw;
+        assert!(part.kh >= 1 && part.kw >= 1 && part.kh <= c.kh && part.kw <= c.kw);
+        assert_eq!(part.kernel.len(), c.c_out * c.c_in * taps);
+        let reach = (c.c_in - 1) * stride + positions + (part.kh - 1) * pw + part.kw - 1;
+        assert!(part.src.len() >= reach);
+        for i0 in (0..c.c_in).step_by(CHANNEL_BLOCK) {
+            let channels = CHANNEL_BLOCK.min(c.c_in - i0);
+            for q0 in (0..positions).step_by(kernels.tile()) {
+                for rows in kernels.row_blocks(c.c_out) {
+                    let block = rows.start * c.c_in * taps;
+                    let tile = Tile {
+                        src: part.src[i0 * stride + q0..].as_ptr(),
+                        plane: stride,
+                        channels,
+                        kh: part.kh,
+                        kw: part.kw,
+                        padded_w: pw,
+                        kernel: part.kernel[block + i0 * taps * rows.len()..].as_ptr(),
+                        dst: flat[rows.start * positions + q0..].as_mut_ptr(),
+                        dst_stride: positions,
+                        accumulate: k > 0 || i0 > 0,
+                    };
+                    // SAFETY: the CPU has the kernels' features (`kernels` was detected); the
+                    // tile stays inside the buffers (bounds above).
+                    #[cfg(target_arch = "x86_64")]
+                    unsafe {
+                        match kernels {
+                            Kernels::Avx2 => avx2::tile(&tile, rows.len()),
+                            Kernels::Avx512 => avx512::tile(&tile, rows.len()),
+                        }
                     }
                 }
             }

@@ -132,7 +132,7 @@ impl Geometry {
     /// tiles take.
     fn strided_direct(&self) -> Option<Correlation> {
         let eligible = self.correlation_shaped()
-            && (!self.pointwise() || conv_direct::pointwise_and_strided_pay())
+            && (!self.pointwise() || conv_direct::pointwise_pays())
             // the input gradient pads the output gradient by `k - 1 - pad`
             && self.pad[0] < self.kh
             && self.pad[1] < self.kw
@@ -167,13 +167,13 @@ impl Geometry {
         })
     }
     /// A strided convolution (equal strides of 2 or more, dilation 1) as stride-1 correlations
-    /// over the input's phases, where they beat im2col + GEMM (f32 only).
+    /// over the input's phases, on both direct kernel sets (f32 only).
     fn phases(&self) -> Option<Phases> {
         let eligible = self.correlation_shaped()
             && self.stride[0] >= 2
             && self.h > 0
             && self.w > 0
-            && conv_direct::pointwise_and_strided_pay();
+            && conv_direct::available();
         eligible.then_some(Phases {
             s: self.stride[0],
             c_in: self.c_in,
@@ -408,22 +408,12 @@ fn phased_forward(
     let ws: &[f32] = weight.as_slice().expect("contiguous");
     let bs: Option<&[f32]> = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
     let w = |o, i, ky, kx| ws[g.weight_index(o, i, ky, kx)];
-    let kernels: Vec<_> = p.phases().map(|ph| (ph, p.forward_kernel(ph, w))).collect();
-    // Phase (0, 0) always has a tap (the kernel's first).
-    let (first, rest) = kernels.split_first().expect("a phase with taps");
+    let kernels: Vec<_> = p.phases().map(|ph| p.forward_kernel(ph, w)).collect();
     let image = |n: usize, y: &mut [MaybeUninit<f32>], scratch: &mut [f32]| {
         let x_n = &xs[n * g.in_image()..][..g.in_image()];
-        let (ph, kernel) = first;
-        let (c, phase, rest_of_scratch) = p.gather(*ph, x_n, scratch);
-        conv_direct::correlate(&c, kernel, phase, bs, y, rest_of_scratch);
-        // SAFETY: `correlate` wrote every element of `y`; `MaybeUninit<f32>` has `f32`'s layout.
-        let y = unsafe { &mut *(y as *mut [MaybeUninit<f32>] as *mut [f32]) };
-        for (ph, kernel) in rest {
-            let (c, phase, rest_of_scratch) = p.gather(*ph, x_n, scratch);
-            conv_direct::correlate_add(&c, kernel, phase, y, rest_of_scratch);
-        }
+        p.forward_image(&kernels, x_n, bs, y, scratch);
     };
-    // SAFETY: the first phase's `correlate` writes every element of its image.
+    // SAFETY: `forward_image` writes every element of its image.
     let out = unsafe { fill_each_image(g.batch, g.out_image(), p.forward_scratch_len(), image) };
     tensor_from(out, Shape::from(vec![g.batch, g.c_out, g.oh, g.ow]))
 }
@@ -477,20 +467,16 @@ fn phased_x_backward(
     let ws: &[f32] = weight.as_slice().expect("contiguous");
     let dys: &[f32] = output_grad.as_slice().expect("contiguous");
     let w = |o, i, ky, kx| ws[g.weight_index(o, i, ky, kx)];
-    let kernels: Vec<_> = p.phases().map(|ph| (ph, p.input_gradient_kernel(ph, w))).collect();
-    // Zeros where no phase writes (a kernel smaller than the stride).
-    let mut dx = vec![0.0; g.batch * g.in_image()];
-    let scratch_len = p.gradient_scratch_len();
-    for_each_image(&mut dx, g.in_image(), scratch_len, |n, dx_n, scratch| {
+    let kernels: Vec<_> = p
+        .phases()
+        .map(|ph| p.input_gradient_kernel(ph, w))
+        .collect();
+    let image = |n: usize, dx_n: &mut [MaybeUninit<f32>], scratch: &mut [f32]| {
         let dy_n = &dys[n * g.out_image()..][..g.out_image()];
-        for (ph, kernel) in &kernels {
-            let c = p.input_gradient(*ph);
-            let (phase, scratch) = scratch.split_at_mut(c.output_len());
-            // SAFETY: `correlate` writes only its sums.
-            conv_direct::correlate(&c, kernel, dy_n, None, unsafe { as_uninit(phase) }, scratch);
-            p.scatter(*ph, phase, dx_n);
-        }
-    });
+        p.input_gradient_image(&kernels, dy_n, dx_n, scratch);
+    };
+    // SAFETY: `input_gradient_image` writes every element of its image.
+    let dx = unsafe { fill_each_image(g.batch, g.in_image(), p.gradient_scratch_len(), image) };
     tensor_from(dx, Shape::from(vec![g.batch, g.c_in, g.h, g.w]))
 }
 
@@ -769,15 +755,6 @@ unsafe fn fill_each_image(
     // SAFETY: the images cover all `len` elements and `f` wrote each (the caller's promise).
     unsafe { out.set_len(len) };
     out
-}
-
-/// An initialised buffer seen as one to write into (for [`conv_direct::correlate`]).
-///
-/// # Safety
-/// Only initialised values may be written through the result, so that `s` stays initialised.
-unsafe fn as_uninit(s: &mut [f32]) -> &mut [MaybeUninit<f32>] {
-    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout; the caller writes initialised values only.
-    unsafe { &mut *(s as *mut [f32] as *mut [MaybeUninit<f32>]) }
 }
 
 #[cfg(feature = "std")]

@@ -11,9 +11,16 @@
 //! once (for a 3×3 kernel and stride 2: sub-kernels of 2×2, 2×1, 1×2 and 1×1), at the direct
 //! kernels' pace instead of im2col + GEMM's. Phases that no tap reads (`a ≥ kh`) add nothing to
 //! the output, and their input gradient is zero.
+//!
+//! The phases share one layout, phase `(0, 0)`'s (the largest sub-kernel): the forward pass lays
+//! every phase of an image out once in its padded rows, straight from the input, and sums the
+//! phases' correlations in one pass over the output (`conv_direct::Part`); the input gradient
+//! pads the output gradient once, each phase reading it from where its smaller padding starts,
+//! and writes each phase's sums straight to their places in the input gradient.
 
-use super::conv_direct::{self, Correlation};
+use super::conv_direct::{self, Correlation, MAX_TILE, Part};
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 
 /// One image's strided convolution, stride `s` on both axes, dilation 1: input `c_in × h × w`,
 /// zero padding `top`/`left` before it (and as much after as the output needs), kernel
@@ -88,54 +95,95 @@ impl Phases {
         })
     }
 
-    /// Scratch per image for [`Phases::gather`] and the correlations of the forward pass.
-    pub fn forward_scratch_len(&self) -> usize {
-        let sizes = self.phases().map(|ph| {
-            let c = self.forward(ph);
-            c.input_len() + c.scratch_len()
-        });
-        sizes.max().unwrap_or(0)
+    /// Phase `(0, 0)`, whose sub-kernel is the largest: its geometry is every phase's layout.
+    fn first(&self) -> Phase {
+        Phase {
+            a: 0,
+            b: 0,
+            kh: self.kh.div_ceil(self.s),
+            kw: self.kw.div_ceil(self.s),
+        }
     }
 
-    /// Copies phase `ph` of one input image (`c_in × h × w`) into the front of `scratch`:
-    /// `phase[i][u][v] = x[i][s·u + a - top][s·v + b - left]`, zero outside the input. Returns
-    /// the phase's correlation ([`Phases::forward`]), the phase and the rest of `scratch`.
-    pub fn gather<'s>(
+    /// Scratch per image for [`Phases::forward_image`]: every phase laid out, and the sums.
+    pub fn forward_scratch_len(&self) -> usize {
+        let c = self.forward(self.first());
+        self.phases().count() * c.c_in * c.channel_stride()
+            + MAX_TILE
+            + c.kw
+            + c.c_out * c.positions()
+    }
+
+    /// One image's forward pass: `x` (`c_in × h × w`) into `out` (`c_out × out_h × out_w`, every
+    /// element written), adding `bias[o]`; `kernels` packed by [`Phases::forward_kernel`] in the
+    /// order of [`Phases::phases`], `scratch` at least [`Phases::forward_scratch_len`].
+    pub fn forward_image(
         &self,
-        ph: Phase,
+        kernels: &[Vec<f32>],
         x: &[f32],
-        scratch: &'s mut [f32],
-    ) -> (Correlation, &'s [f32], &'s mut [f32]) {
-        let f = self.forward(ph);
+        bias: Option<&[f32]>,
+        out: &mut [MaybeUninit<f32>],
+        scratch: &mut [f32],
+    ) {
+        let c = self.forward(self.first());
+        let phase_len = c.c_in * c.channel_stride();
+        let count = self.phases().count();
+        assert_eq!(kernels.len(), count);
+        assert!(scratch.len() >= self.forward_scratch_len());
+        let (padded, flat) = scratch.split_at_mut(count * phase_len + MAX_TILE + c.kw);
+        self.lay_out(x, padded);
+        let parts: Vec<Part> = (self.phases().zip(kernels).enumerate())
+            .map(|(k, (ph, kernel))| Part {
+                src: &padded[k * phase_len..],
+                kernel,
+                kh: ph.kh,
+                kw: ph.kw,
+            })
+            .collect();
+        conv_direct::correlate_parts(&c, &parts, bias, out, flat);
+    }
+
+    /// Lays every phase of one input image (`c_in × h × w`) out in phase `(0, 0)`'s padded
+    /// geometry, phase `k` of [`Phases::phases`] from `k · c_in · channel_stride`:
+    /// `[i][u][v] = x[i][s·u + a - top][s·v + b - left]`, zero outside the input, between the
+    /// channels and after the last phase.
+    fn lay_out(&self, x: &[f32], padded: &mut [f32]) {
+        let c = self.forward(self.first());
+        let (pw, stride) = (c.padded_w(), c.channel_stride());
         assert_eq!(x.len(), self.c_in * self.h * self.w);
-        let (phase, rest) = scratch.split_at_mut(f.input_len());
-        // Phase columns `[v0, v1)` read input columns `s·v + b - left`, inside the input.
-        let v0 = self.left.saturating_sub(ph.b).div_ceil(self.s).min(f.in_w);
-        let v1 = (self.w + self.left)
-            .saturating_sub(ph.b)
-            .div_ceil(self.s)
-            .clamp(v0, f.in_w);
-        let x0 = self.s * v0 + ph.b - self.left.min(self.s * v0 + ph.b);
-        for (i, dst) in phase.chunks_exact_mut(f.in_h * f.in_w).enumerate() {
-            let src = &x[i * self.h * self.w..][..self.h * self.w];
-            for (u, row) in dst.chunks_exact_mut(f.in_w).enumerate() {
-                let iy = (self.s * u + ph.a)
-                    .checked_sub(self.top)
-                    .filter(|&iy| iy < self.h);
-                let Some(iy) = iy else {
-                    row.fill(0.0);
+        assert!(padded.len() >= self.phases().count() * c.c_in * stride);
+        // Zeros first (padding, the gaps between channels, the tail): one fill, then only the
+        // values in place, row by row.
+        padded.fill(0.0);
+        // Phase `k = a · cols + b` of [`Phases::phases`] is `(a, b)`, for `a < rows`, `b < cols`.
+        let (rows, cols, s) = (self.s.min(self.kh), self.s.min(self.kw), self.s);
+        // Per phase column `b`: the phase columns `[v0, v1)` that read input columns
+        // `x0 + s·(v - v0)`, inside the input.
+        let columns: Vec<(usize, usize, usize)> = (0..cols)
+            .map(|b| {
+                let v0 = self.left.saturating_sub(b).div_ceil(s).min(pw);
+                let v1 = (self.w + self.left)
+                    .saturating_sub(b)
+                    .div_ceil(s)
+                    .clamp(v0, pw);
+                (v0, v1, (s * v0 + b).saturating_sub(self.left))
+            })
+            .collect();
+        // Each input row once, in order, into the phase rows that read it.
+        for i in 0..self.c_in {
+            for iy in 0..self.h {
+                let (a, u) = ((iy + self.top) % s, (iy + self.top) / s);
+                if a >= rows || u >= c.in_h {
                     continue;
-                };
-                let src_row = &src[iy * self.w..][..self.w];
-                row[..v0].fill(0.0);
-                let strided = src_row[x0.min(self.w)..].iter().step_by(self.s);
-                for (d, &v) in row[v0..v1].iter_mut().zip(strided) {
-                    *d = v;
                 }
-                row[v1..].fill(0.0);
+                // The row on to the image's end: `every_nth`'s vectors may read past the row.
+                let src = &x[(i * self.h + iy) * self.w..];
+                for (b, &(v0, v1, x0)) in columns.iter().enumerate() {
+                    let at = (a * cols + b) * c.c_in * stride + i * stride + u * pw;
+                    every_nth(s, &src[x0.min(src.len())..], &mut padded[at + v0..at + v1]);
+                }
             }
         }
-        (f, phase, rest)
     }
 
     /// Phase `ph` of the input gradient: the output gradient (`c_out × out_h × out_w`) correlated
@@ -169,38 +217,185 @@ impl Phases {
         })
     }
 
-    /// Scratch per image for the correlations of the input gradient and their results.
+    /// Scratch per image for [`Phases::input_gradient_image`]: the padded output gradient and
+    /// every phase's sums.
     pub fn gradient_scratch_len(&self) -> usize {
-        let sizes = self.phases().map(|ph| {
-            let c = self.input_gradient(ph);
-            c.output_len() + c.scratch_len()
-        });
-        sizes.max().unwrap_or(0)
+        let c = self.input_gradient(self.first());
+        c.padded_len() + self.phases().count() * c.c_out * c.positions()
     }
 
-    /// Lays phase `ph` of the input gradient in place: `dx[i][iy][ix] = d[i][u][v]` where
-    /// `iy + top = s·u + a`, `ix + left = s·v + b`. Other positions are left as they are.
-    pub fn scatter(&self, ph: Phase, d: &[f32], dx: &mut [f32]) {
-        let g = self.input_gradient(ph);
-        assert_eq!(d.len(), g.output_len());
+    /// One image's input gradient: `dy` (`c_out × out_h × out_w`) into `dx` (`c_in × h × w`,
+    /// every element written), `kernels` packed by [`Phases::input_gradient_kernel`] in the
+    /// order of [`Phases::phases`], `scratch` at least [`Phases::gradient_scratch_len`]. Phase
+    /// `(0, 0)`'s correlation pads `dy` the most (its sub-kernel's size - 1 before); a phase with
+    /// a smaller sub-kernel reads the same padded rows that many rows and columns further in.
+    pub fn input_gradient_image(
+        &self,
+        kernels: &[Vec<f32>],
+        dy: &[f32],
+        dx: &mut [MaybeUninit<f32>],
+        scratch: &mut [f32],
+    ) {
+        let c = self.input_gradient(self.first());
+        let phase_len = c.c_out * c.positions();
+        assert_eq!(kernels.len(), self.phases().count());
         assert_eq!(dx.len(), self.c_in * self.h * self.w);
-        // First input row and column of the phase, and the phase's row and column there.
+        assert!(scratch.len() >= self.gradient_scratch_len());
+        let (padded, sums) = scratch.split_at_mut(c.padded_len());
+        conv_direct::pad_input(&c, dy, padded);
+        for ((ph, kernel), flat) in self.phases().zip(kernels).zip(sums.chunks_mut(phase_len)) {
+            let skip = (c.kh - ph.kh) * c.padded_w() + c.kw - ph.kw;
+            let part = Part {
+                src: &padded[skip..],
+                kernel,
+                kh: ph.kh,
+                kw: ph.kw,
+            };
+            conv_direct::sum_parts(&c, &[part], flat);
+        }
+        self.lay_in(&c, sums, dx);
+    }
+
+    /// Writes every input position's gradient from the phases' sums (`sums`: phase `k` of
+    /// [`Phases::phases`] from `k · c_in · positions`, in the padded-row coordinates of `c`,
+    /// phase `(0, 0)`'s correlation): `dx[i][iy][ix] = D_ab[i][u][v]` where `iy + top = s·u + a`,
+    /// `ix + left = s·v + b`; zero in the phases no tap reads. With stride 2 a row's two phases
+    /// are interleaved in one pass.
+    fn lay_in(&self, c: &Correlation, sums: &[f32], dx: &mut [MaybeUninit<f32>]) {
+        let (pw, positions, s) = (c.padded_w(), c.positions(), self.s);
+        // Phase `k = a · cols + b` of [`Phases::phases`] is `(a, b)`, for `a < rows`, `b < cols`.
+        let (rows, cols) = (s.min(self.kh), s.min(self.kw));
+        assert!(sums.len() >= rows * cols * self.c_in * positions);
+        // First input row (column) of phase row `a` (column `b`), and the phase's row there.
         let first = |off: usize, pad: usize| {
-            let start = (off + self.s - pad % self.s) % self.s;
-            (start, (start + pad) / self.s)
+            let start = (off + s - pad % s) % s;
+            (start, (start + pad) / s)
         };
-        let ((y0, u0), (x0, v0)) = (first(ph.a, self.top), first(ph.b, self.left));
-        for (dx_i, d_i) in dx
-            .chunks_exact_mut(self.h * self.w)
-            .zip(d.chunks_exact(g.out_h * g.out_w))
-        {
-            for (k, iy) in (y0..self.h).step_by(self.s).enumerate() {
-                let src = &d_i[(u0 + k) * g.out_w + v0..];
-                let dst = &mut dx_i[iy * self.w..][..self.w];
-                for (d, &v) in dst[x0.min(self.w)..].iter_mut().step_by(self.s).zip(src) {
-                    *d = v;
+        let sum_row = |k: usize, i: usize, u: usize, v: usize| {
+            &sums[(k * self.c_in + i) * positions + u * pw + v..]
+        };
+        for (i, dx_i) in dx.chunks_exact_mut(self.h * self.w).enumerate() {
+            for (iy, row) in dx_i.chunks_exact_mut(self.w).enumerate() {
+                let (a, u) = ((iy + self.top) % s, (iy + self.top) / s);
+                if a >= rows {
+                    row.fill(MaybeUninit::new(0.0));
+                    continue;
+                }
+                if s == 2 && cols == 2 {
+                    // Input columns 0 and 1: phase columns `b` and `1 - b`, from `v0` and `v1`.
+                    let (b, v0, v1) = (self.left % 2, self.left / 2, (self.left + 1) / 2);
+                    let even = sum_row(2 * a + b, i, u, v0);
+                    let odd = sum_row(2 * a + 1 - b, i, u, v1);
+                    interleave(&even[..self.w.div_ceil(2)], &odd[..self.w / 2], row);
+                    continue;
+                }
+                if cols < s.min(self.w) {
+                    row.fill(MaybeUninit::new(0.0));
+                }
+                for b in 0..cols {
+                    let (x0, v0) = first(b, self.left);
+                    if x0 < self.w {
+                        let count = (self.w - x0).div_ceil(s);
+                        let src = &sum_row(a * cols + b, i, u, v0)[..count];
+                        spread_every_nth(s, src, &mut row[x0..]);
+                    }
                 }
             }
         }
+    }
+}
+
+/// `dst[k] = src[s · k]` for every `k` of `dst` (`src` may run on past the last value read).
+fn every_nth(s: usize, src: &[f32], dst: &mut [f32]) {
+    let Some(last) = dst.len().checked_sub(1) else {
+        return;
+    };
+    assert!(src.len() > s * last);
+    if s != 2 {
+        for (k, d) in dst.iter_mut().enumerate() {
+            *d = src[s * k];
+        }
+        return;
+    }
+    // SAFETY: the CPU has AVX2 (the direct kernels' condition, `conv_direct::available`).
+    #[cfg(target_arch = "x86_64")]
+    let done = unsafe { avx2::evens(src, dst) };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    for (k, d) in dst.iter_mut().enumerate().skip(done) {
+        *d = src[2 * k];
+    }
+}
+
+/// `dst[s · k] = src[k]` for every `s · k` inside `dst` (`src` holds that many).
+fn spread_every_nth(s: usize, src: &[f32], dst: &mut [MaybeUninit<f32>]) {
+    for (d, &v) in dst.iter_mut().step_by(s).zip(src) {
+        d.write(v);
+    }
+}
+
+/// `dst[2k] = even[k]`, `dst[2k + 1] = odd[k]` (`even` holds `⌈len / 2⌉` values, `odd`
+/// `⌊len / 2⌋`).
+fn interleave(even: &[f32], odd: &[f32], dst: &mut [MaybeUninit<f32>]) {
+    assert!(even.len() == dst.len().div_ceil(2) && odd.len() == dst.len() / 2);
+    // SAFETY: the CPU has AVX2 (the direct kernels' condition, `conv_direct::available`).
+    #[cfg(target_arch = "x86_64")]
+    let done = unsafe { avx2::interleave(even, odd, dst) };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    for (k, pair) in dst.chunks_mut(2).enumerate().skip(done / 2) {
+        pair[0].write(even[k]);
+        if let Some(d) = pair.get_mut(1) {
+            d.write(odd[k]);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use core::arch::x86_64::*;
+    use core::mem::MaybeUninit;
+
+    /// `dst[k] = src[2k]`, 8 values at a time while the 16 read lie inside `src`; returns how
+    /// many were written (a multiple of 8).
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn evens(src: &[f32], dst: &mut [f32]) -> usize {
+        let vectors = (dst.len() / 8).min(src.len() / 16);
+        for j in 0..vectors {
+            // SAFETY: `16j + 16 ≤ src.len()`, `8j + 8 ≤ dst.len()`.
+            unsafe {
+                let lo = _mm256_loadu_ps(src.as_ptr().add(16 * j));
+                let hi = _mm256_loadu_ps(src.as_ptr().add(16 * j + 8));
+                // [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6], then the 64-bit pairs in order.
+                let mixed = _mm256_shuffle_ps::<0b10_00_10_00>(lo, hi);
+                let ordered = _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(mixed));
+                _mm256_storeu_ps(dst.as_mut_ptr().add(8 * j), _mm256_castpd_ps(ordered));
+            }
+        }
+        8 * vectors
+    }
+
+    /// `dst[2k] = even[k]`, `dst[2k + 1] = odd[k]`, 16 values at a time while they lie inside
+    /// all three; returns how many were written (a multiple of 16).
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn interleave(
+        even: &[f32],
+        odd: &[f32],
+        dst: &mut [MaybeUninit<f32>],
+    ) -> usize {
+        let vectors = (dst.len() / 16).min(even.len() / 8).min(odd.len() / 8);
+        let out = dst.as_mut_ptr().cast::<f32>();
+        for j in 0..vectors {
+            // SAFETY: `8j + 8` values of `even` and `odd`, `16j + 16 ≤ dst.len()`.
+            unsafe {
+                let e = _mm256_loadu_ps(even.as_ptr().add(8 * j));
+                let o = _mm256_loadu_ps(odd.as_ptr().add(8 * j));
+                // [e0 o0 e1 o1 | e4 o4 e5 o5] and [e2 o2 e3 o3 | e6 o6 e7 o7].
+                let (lo, hi) = (_mm256_unpacklo_ps(e, o), _mm256_unpackhi_ps(e, o));
+                _mm256_storeu_ps(out.add(16 * j), _mm256_permute2f128_ps::<0x20>(lo, hi));
+                _mm256_storeu_ps(out.add(16 * j + 8), _mm256_permute2f128_ps::<0x31>(lo, hi));
+            }
+        }
+        16 * vectors
     }
 }

@@ -269,7 +269,13 @@ pub fn correlate(
         for (e, m) in products.chunks_exact_mut(per_element).enumerate() {
             let u = &kernel.packed[e * len..][..len];
             let v = &transformed[e * p.padded_len()..][..p.padded_len()];
-            conv_direct::products(&p, u, v, m);
+            let part = conv_direct::Part {
+                src: v,
+                kernel: u,
+                kh: 1,
+                kw: 1,
+            };
+            conv_direct::sum_parts(&p, &[part], m);
         }
         transform_output(&tiles, block, products, p.positions(), bias, out);
     }
