@@ -364,9 +364,10 @@ pub fn correlate(
     correlate_parts(c, &[part], bias, out, flat);
 }
 
-/// One correlation of a sum that [`sum_parts`] computes: its input laid out in the padded geometry of
-/// the sum's [`Correlation`] (from the part's first channel, every channel a `channel_stride`
-/// apart), its kernel packed by [`pack_kernel`] for its own size, no larger than the sum's.
+/// One correlation of a sum that [`sum_parts`] computes: its input laid out in the padded
+/// geometry of the sum's [`Correlation`] (from the part's first channel, every channel a
+/// `channel_stride` apart), its kernel packed by [`pack_kernel`] for its own size, no larger than
+/// the sum's.
 /// Strided convolutions sum their phases this way (`conv_phases`); a part whose kernel is
 /// smaller may start its input further in (the input gradient's phases, padded less).
 pub(super) struct Part<'a> {
@@ -384,8 +385,8 @@ pub(super) fn sum_parts(c: &Correlation, parts: &[Part], flat: &mut [f32]) {
     accumulate(c, kernels().expect("AVX2 and FMA"), parts, flat);
 }
 
-/// Sums `parts` ([`sum_parts`]) into `out`, `c_out × out_h × out_w`, adding `bias[o]` to channel `o`;
-/// writes every element of `out`. `flat` is scratch of at least `c_out * positions` values.
+/// Sums `parts` ([`sum_parts`]) into `out`, `c_out × out_h × out_w`, adding `bias[o]` to channel
+/// `o`; writes every element of `out`. `flat` is scratch of at least `c_out * positions` values.
 pub(super) fn correlate_parts(
     c: &Correlation,
     parts: &[Part],

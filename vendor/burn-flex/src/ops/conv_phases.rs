@@ -50,11 +50,12 @@ pub struct Phase {
 }
 
 impl Phases {
-    /// The phases that some tap reads, `(0, 0)` (the largest sub-kernel) first.
+    /// The phases that some tap reads, `(0, 0)` (the largest sub-kernel) first: phase
+    /// `k = a · cols + b` is `(a, b)`, for `a < rows` and `b < cols` ([`Phases::grid`]).
     pub fn phases(&self) -> impl Iterator<Item = Phase> + use<> {
         let p = *self;
-        let cols = p.s.min(p.kw);
-        (0..p.s.min(p.kh) * cols).map(move |k| {
+        let (rows, cols) = p.grid();
+        (0..rows * cols).map(move |k| {
             let (a, b) = (k / cols, k % cols);
             Phase {
                 a,
@@ -95,6 +96,11 @@ impl Phases {
         })
     }
 
+    /// Rows and columns of phases that some tap reads: `min(s, kh)` × `min(s, kw)`.
+    fn grid(&self) -> (usize, usize) {
+        (self.s.min(self.kh), self.s.min(self.kw))
+    }
+
     /// Phase `(0, 0)`, whose sub-kernel is the largest: its geometry is every phase's layout.
     fn first(&self) -> Phase {
         Phase {
@@ -108,10 +114,14 @@ impl Phases {
     /// Scratch per image for [`Phases::forward_image`]: every phase laid out, and the sums.
     pub fn forward_scratch_len(&self) -> usize {
         let c = self.forward(self.first());
-        self.phases().count() * c.c_in * c.channel_stride()
-            + MAX_TILE
-            + c.kw
-            + c.c_out * c.positions()
+        self.laid_out_len() + c.c_out * c.positions()
+    }
+
+    /// Every phase laid out ([`Phases::lay_out`]), with room for the last tile reading past the
+    /// last phase's last channel.
+    fn laid_out_len(&self) -> usize {
+        let c = self.forward(self.first());
+        self.phases().count() * c.c_in * c.channel_stride() + MAX_TILE + c.kw
     }
 
     /// One image's forward pass: `x` (`c_in × h × w`) into `out` (`c_out × out_h × out_w`, every
@@ -130,7 +140,7 @@ impl Phases {
         let count = self.phases().count();
         assert_eq!(kernels.len(), count);
         assert!(scratch.len() >= self.forward_scratch_len());
-        let (padded, flat) = scratch.split_at_mut(count * phase_len + MAX_TILE + c.kw);
+        let (padded, flat) = scratch.split_at_mut(self.laid_out_len());
         self.lay_out(x, padded);
         let parts: Vec<Part> = (self.phases().zip(kernels).enumerate())
             .map(|(k, (ph, kernel))| Part {
@@ -155,8 +165,7 @@ impl Phases {
         // Zeros first (padding, the gaps between channels, the tail): one fill, then only the
         // values in place, row by row.
         padded.fill(0.0);
-        // Phase `k = a · cols + b` of [`Phases::phases`] is `(a, b)`, for `a < rows`, `b < cols`.
-        let (rows, cols, s) = (self.s.min(self.kh), self.s.min(self.kw), self.s);
+        let ((rows, cols), s) = (self.grid(), self.s);
         // Per phase column `b`: the phase columns `[v0, v1)` that read input columns
         // `x0 + s·(v - v0)`, inside the input.
         let columns: Vec<(usize, usize, usize)> = (0..cols)
@@ -263,13 +272,12 @@ impl Phases {
     /// are interleaved in one pass.
     fn lay_in(&self, c: &Correlation, sums: &[f32], dx: &mut [MaybeUninit<f32>]) {
         let (pw, positions, s) = (c.padded_w(), c.positions(), self.s);
-        // Phase `k = a · cols + b` of [`Phases::phases`] is `(a, b)`, for `a < rows`, `b < cols`.
-        let (rows, cols) = (s.min(self.kh), s.min(self.kw));
+        let (rows, cols) = self.grid();
         assert!(sums.len() >= rows * cols * self.c_in * positions);
-        // First input row (column) of phase row `a` (column `b`), and the phase's row there.
-        let first = |off: usize, pad: usize| {
-            let start = (off + s - pad % s) % s;
-            (start, (start + pad) / s)
+        // First input column of phase column `b`, and the phase's column there.
+        let first = |b: usize| {
+            let start = (b + s - self.left % s) % s;
+            (start, (start + self.left) / s)
         };
         let sum_row = |k: usize, i: usize, u: usize, v: usize| {
             &sums[(k * self.c_in + i) * positions + u * pw + v..]
@@ -293,7 +301,7 @@ impl Phases {
                     row.fill(MaybeUninit::new(0.0));
                 }
                 for b in 0..cols {
-                    let (x0, v0) = first(b, self.left);
+                    let (x0, v0) = first(b);
                     if x0 < self.w {
                         let count = (self.w - x0).div_ceil(s);
                         let src = &sum_row(a * cols + b, i, u, v0)[..count];
