@@ -101,6 +101,13 @@ impl Phases {
         (self.s.min(self.kh), self.s.min(self.kw))
     }
 
+    /// The first input column in phase column `b` (`x + left = s·v + b`), and its phase column
+    /// `v`: where the forward pass's layout and the input gradient's start on each row.
+    fn first_column(&self, b: usize) -> (usize, usize) {
+        let x0 = (b + self.s - self.left % self.s) % self.s;
+        (x0, (x0 + self.left) / self.s)
+    }
+
     /// Phase `(0, 0)`, whose sub-kernel is the largest: its geometry is every phase's layout.
     fn first(&self) -> Phase {
         Phase {
@@ -170,12 +177,13 @@ impl Phases {
         // `x0 + s·(v - v0)`, inside the input.
         let columns: Vec<(usize, usize, usize)> = (0..cols)
             .map(|b| {
-                let v0 = self.left.saturating_sub(b).div_ceil(s).min(pw);
+                let (x0, v0) = self.first_column(b);
+                let v0 = v0.min(pw);
                 let v1 = (self.w + self.left)
                     .saturating_sub(b)
                     .div_ceil(s)
                     .clamp(v0, pw);
-                (v0, v1, (s * v0 + b).saturating_sub(self.left))
+                (v0, v1, x0)
             })
             .collect();
         // Each input row once, in order, into the phase rows that read it.
@@ -274,11 +282,6 @@ impl Phases {
         let (pw, positions, s) = (c.padded_w(), c.positions(), self.s);
         let (rows, cols) = self.grid();
         assert!(sums.len() >= rows * cols * self.c_in * positions);
-        // First input column of phase column `b`, and the phase's column there.
-        let first = |b: usize| {
-            let start = (b + s - self.left % s) % s;
-            (start, (start + self.left) / s)
-        };
         let sum_row = |k: usize, i: usize, u: usize, v: usize| {
             &sums[(k * self.c_in + i) * positions + u * pw + v..]
         };
@@ -290,10 +293,10 @@ impl Phases {
                     continue;
                 }
                 if s == 2 && cols == 2 {
-                    // Input columns 0 and 1: phase columns `b` and `1 - b`, from `v0` and `v1`.
-                    let (b, v0, v1) = (self.left % 2, self.left / 2, (self.left + 1) / 2);
-                    let even = sum_row(2 * a + b, i, u, v0);
-                    let odd = sum_row(2 * a + 1 - b, i, u, v1);
+                    // Input columns 0 and 1 lie in phase columns `b` and `1 - b`.
+                    let b = self.left % 2;
+                    let even = sum_row(2 * a + b, i, u, self.first_column(b).1);
+                    let odd = sum_row(2 * a + 1 - b, i, u, self.first_column(1 - b).1);
                     interleave(&even[..self.w.div_ceil(2)], &odd[..self.w / 2], row);
                     continue;
                 }
@@ -301,7 +304,7 @@ impl Phases {
                     row.fill(MaybeUninit::new(0.0));
                 }
                 for b in 0..cols {
-                    let (x0, v0) = first(b);
+                    let (x0, v0) = self.first_column(b);
                     if x0 < self.w {
                         let count = (self.w - x0).div_ceil(s);
                         let src = &sum_row(a * cols + b, i, u, v0)[..count];
