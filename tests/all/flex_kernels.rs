@@ -318,6 +318,24 @@ fn convolutions_and_their_gradients_match_the_definition() {
             out: 20,
             ..base
         },
+        // 1×1 forward and input gradient on AVX-512, read and written in place: two channel
+        // blocks (37 input channels, 13 output channels for the input gradient; the second block
+        // adds to what the first wrote) on 12×11 maps, 132 positions: 4 tiles of 32, then one
+        // ending at the last position, which writes its 28 positions shared with the tile before
+        // again; and a map smaller than one tile (5×5), which takes the padded copy. The base
+        // shape's 1×1 above: one tile, then one sharing 31 positions with it.
+        Conv {
+            k: 1,
+            pad: 0,
+            ..many_channels
+        },
+        Conv {
+            k: 1,
+            pad: 0,
+            h: 5,
+            w: 5,
+            ..many_channels
+        },
         // 1×1 weight gradients as AVX-512 tiles of 8 input channels read straight from the input:
         // 21 input channels (8, 8, then 5 with the last read in the missing ones' place), 45
         // output channels (one tile of three vectors), 16×16 maps in groups of 2 and 1 images and

@@ -10,8 +10,11 @@
 //! output position `q = y · padded_w + x` reads input element `q + ky · padded_w + kx` of each
 //! channel. A micro-kernel then accumulates consecutive positions × output channels in registers
 //! (AVX2/FMA: 16 × 6; AVX-512: 32 × 12) over every (input channel, tap), reading the padded input
-//! straight from cache and the kernel from a buffer packed once per call. Positions whose `x`
-//! falls in the padding columns are computed and thrown away (`kw - 1` per row).
+//! straight from cache and the kernel from a buffer packed once per call, starting its sums from
+//! the bias. Positions whose `x` falls in the padding columns are computed and thrown away
+//! (`kw - 1` per row). A 1×1 kernel without padding needs no padded copy: its tiles read the
+//! input and write the output where they are (the output's rows are then the tiles' rows), with
+//! the next tile's input prefetched.
 //!
 //! The weight gradient, `dk[o][i][ky][kx] = Σ_q dy[o][q] · in[i][q + ky · padded_w + kx]`, uses the
 //! same padded input. With AVX-512 and a 3×3 kernel it runs as tap tiles: the output gradient is
@@ -113,9 +116,14 @@ impl Correlation {
     pub(super) fn padded_len(&self) -> usize {
         self.c_in * self.channel_stride() + MAX_TILE + self.kw
     }
-    /// Scratch per image: the padded input and the output in padded-row coordinates.
+    /// Scratch per image: the padded input and the output in padded-row coordinates; none for
+    /// [`correlate_in_place`].
     pub fn scratch_len(&self) -> usize {
-        self.padded_len() + self.c_out * self.positions()
+        if self.in_place() {
+            0
+        } else {
+            self.padded_len() + self.c_out * self.positions()
+        }
     }
     pub fn input_len(&self) -> usize {
         self.c_in * self.in_h * self.in_w
@@ -159,6 +167,13 @@ impl Correlation {
     /// at stride 1 (input channels in the taps' place); otherwise as dot products.
     fn by_taps(&self, kernels: Kernels) -> bool {
         kernels == Kernels::Avx512 && ((self.kh == 3 && self.kw == 3) || self.pointwise())
+    }
+    /// Whether [`correlate`] reads the input and writes the output in place
+    /// ([`correlate_in_place`]): a 1×1 kernel at stride 1 without padding, on a map of at least
+    /// one tile.
+    fn in_place(&self) -> bool {
+        let tile = kernels().map_or(MAX_TILE, Kernels::tile);
+        self.pointwise() && self.in_h * self.in_w >= tile
     }
     /// A 1×1 kernel at stride 1 without padding: its tap tiles read the input as it is (no padded
     /// copy).
@@ -314,8 +329,9 @@ pub fn available() -> bool {
 
 /// Whether 1×1 convolutions run faster as direct correlations than as a GEMM: with the AVX-512
 /// set. The AVX2 set's 16 × 6 tiles were slower than the GEMM on the 1×1 shapes (MiniGoogLeNet's,
-/// measured with `FLEX_CONV_KERNELS=avx2`), so there those keep the GEMM. (Strided convolutions,
-/// as sums over phases, `conv_phases`, beat im2col + GEMM on both sets.)
+/// measured with `FLEX_CONV_KERNELS=avx2`); read in place they were even with it (faster on
+/// 32×32 maps, slower on 7×7), so there those keep the GEMM. (Strided convolutions, as sums over
+/// phases, `conv_phases`, beat im2col + GEMM on both sets.)
 pub fn pointwise_pays() -> bool {
     kernels() == Some(Kernels::Avx512)
 }
@@ -353,6 +369,9 @@ pub fn correlate(
     assert!(c.stride == 1);
     assert_eq!(input.len(), c.input_len());
     assert!(scratch.len() >= c.scratch_len());
+    if c.in_place() {
+        return correlate_in_place(c, kernel, input, bias, out);
+    }
     let (padded, flat) = scratch.split_at_mut(c.padded_len());
     pad_input(c, input, padded);
     let part = Part {
@@ -362,6 +381,43 @@ pub fn correlate(
         kw: c.kw,
     };
     correlate_parts(c, &[part], bias, out, flat);
+}
+
+/// [`correlate`] for a 1×1 kernel without padding on a map of at least one tile, whose padded
+/// geometry is the input's own (rows of `in_w`, channels `in_h · in_w` apart): the tiles read the
+/// input and write the output where they are, with no padded copy in and no copy out. Positions
+/// after the last whole tile are covered by one more tile ending at the last position; it
+/// overwrites the positions it shares with the one before with its own first channel block's
+/// sums, then adds the others, so they end with the same sums, in the same order, as before.
+fn correlate_in_place(
+    c: &Correlation,
+    kernel: &[f32],
+    input: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [MaybeUninit<f32>],
+) {
+    assert_eq!(out.len(), c.output_len());
+    let kernels = kernels().expect("AVX2 and FMA");
+    let (tile, hw) = (kernels.tile(), c.in_h * c.in_w);
+    assert!(hw >= tile);
+    let whole = hw / tile * tile;
+    let part = [Part {
+        src: input,
+        kernel,
+        kh: 1,
+        kw: 1,
+    }];
+    let sweep = |positions| Sweep {
+        plane: hw,
+        padded_w: c.in_w,
+        positions,
+        dst_stride: hw,
+        ahead: true,
+    };
+    accumulate(c, kernels, &part, bias, &sweep(0..whole), out);
+    if whole < hw {
+        accumulate(c, kernels, &part, bias, &sweep(hw - tile..hw), out);
+    }
 }
 
 /// One correlation of a sum that [`sum_parts`] computes: its input laid out in the padded
@@ -378,11 +434,12 @@ pub(super) struct Part<'a> {
 }
 
 /// Fills `flat[o * c.positions() + q]` (at least `c_out * positions` values) with the sum of
-/// `parts`' correlations at padded-row position `q` of `c`: one part, [`correlate`]'s sums;
-/// Winograd's element-wise products (`conv_winograd`), 1×1 parts over tiles; a strided
-/// convolution's phases. Call only when [`available`] is true.
-pub(super) fn sum_parts(c: &Correlation, parts: &[Part], flat: &mut [f32]) {
-    accumulate(c, kernels().expect("AVX2 and FMA"), parts, flat);
+/// `parts`' correlations at padded-row position `q` of `c`, plus `bias[o]`: one part,
+/// [`correlate`]'s sums; Winograd's element-wise products (`conv_winograd`), 1×1 parts over
+/// tiles; a strided convolution's phases. Call only when [`available`] is true.
+pub(super) fn sum_parts(c: &Correlation, parts: &[Part], bias: Option<&[f32]>, flat: &mut [f32]) {
+    let kernels = kernels().expect("AVX2 and FMA");
+    accumulate(c, kernels, parts, bias, &Sweep::padded(c), as_uninit(flat));
 }
 
 /// Sums `parts` ([`sum_parts`]) into `out`, `c_out × out_h × out_w`, adding `bias[o]` to channel
@@ -394,19 +451,24 @@ pub(super) fn correlate_parts(
     out: &mut [MaybeUninit<f32>],
     flat: &mut [f32],
 ) {
-    assert!(bias.is_none_or(|b| b.len() == c.c_out));
     assert_eq!(out.len(), c.output_len());
-    sum_parts(c, parts, flat);
+    sum_parts(c, parts, bias, flat);
     let (pw, positions) = (c.padded_w(), c.positions());
-    for (o, out_o) in out.chunks_mut(c.out_h * c.out_w).enumerate() {
-        let (flat_o, b) = (&flat[o * positions..], bias.map_or(0.0, |b| b[o]));
+    for (out_o, flat_o) in out
+        .chunks_mut(c.out_h * c.out_w)
+        .zip(flat.chunks(positions))
+    {
         for (y, row) in out_o.chunks_mut(c.out_w).enumerate() {
-            let sums = &flat_o[y * pw..][..row.len()];
-            for (d, &s) in row.iter_mut().zip(sums) {
-                d.write(s + b);
-            }
+            row.write_copy_of_slice(&flat_o[y * pw..][..row.len()]);
         }
     }
+}
+
+/// `values` as the uninitialised slots [`accumulate`] writes.
+fn as_uninit(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: same layout; callers write only initialised values through it, so `values` stays
+    // initialised.
+    unsafe { &mut *(values as *mut [f32] as *mut [MaybeUninit<f32>]) }
 }
 
 /// Whether [`weight_gradient`] beats im2col + GEMM for this shape, as measured on MiniGoogLeNet's:
@@ -712,54 +774,120 @@ pub(super) fn pad_input(c: &Correlation, input: &[f32], padded: &mut [f32]) {
     }
 }
 
-/// Fills `flat[o * positions + q]` with the sum of the parts' correlations at padded-row position
-/// `q`, one tile of positions × a block of output channels at a time, the parts' channels taken
-/// in order as if they were one input's.
+/// Where [`accumulate`]'s tiles read and write: each part's input channels `plane` apart in rows
+/// of `padded_w`, the sums' channels `dst_stride` apart, tiles over positions `0..positions`.
+struct Sweep {
+    plane: usize,
+    padded_w: usize,
+    positions: Range<usize>,
+    dst_stride: usize,
+    /// Whether to prefetch each tile's successor ([`prefetch_tile`]): for an input read in
+    /// place, from memory.
+    ahead: bool,
+}
+
+impl Sweep {
+    /// The padded geometry of `c`: channels `channel_stride` apart, sums `positions` apart.
+    fn padded(c: &Correlation) -> Self {
+        Sweep {
+            plane: c.channel_stride(),
+            padded_w: c.padded_w(),
+            positions: 0..c.positions(),
+            dst_stride: c.positions(),
+            ahead: false,
+        }
+    }
+}
+
+/// Writes `dst[o * dst_stride + q]` for `q` in the sweep's positions: the sum of the parts'
+/// correlations at position `q` plus `bias[o]`, one tile of positions × a block of output
+/// channels at a time, the parts' channels taken in order as if they were one input's.
 ///
-/// Bounds: a tile at `q0 ≤ positions - tile` reads a part's channel `i` at
-/// `i * channel_stride + q0 + tile - 1 + (kh - 1) * padded_w + kw - 1` from the part's start, at
-/// most `(c_in - 1) * channel_stride + positions + (kh - 1) * padded_w + kw - 2`, inside `src`
-/// (asserted; for a part of `c`'s size and `positions < out_h * padded_w + MAX_TILE`, `plane =
+/// Bounds: a tile at `q0 ≤ end - tile` (`end` the positions' end) reads a part's channel `i` at
+/// `i * plane + q0 + tile - 1 + (kh - 1) * padded_w + kw - 1` from the part's start, at most
+/// `(c_in - 1) * plane + end + (kh - 1) * padded_w + kw - 2`, inside `src` (asserted; for
+/// [`Sweep::padded`], a part of `c`'s size and `end < out_h * padded_w + MAX_TILE`, `plane =
 /// (out_h + kh - 1) * padded_w`, that is below `c.padded_len()`); it reads the block's packed
 /// kernel, `rows × channels × taps` values from the block's offset in the part's kernel, and
-/// writes `flat` rows `o < c_out` at `q0..q0 + tile`, inside `c_out * positions`.
-fn accumulate(c: &Correlation, kernels: Kernels, parts: &[Part], flat: &mut [f32]) {
-    let (stride, pw, positions) = (c.channel_stride(), c.padded_w(), c.positions());
-    assert!(flat.len() >= c.c_out * positions);
+/// writes `dst` rows `o < c_out` at `q0..q0 + tile`, inside `(c_out - 1) * dst_stride + end`
+/// (asserted).
+fn accumulate(
+    c: &Correlation,
+    kernels: Kernels,
+    parts: &[Part],
+    bias: Option<&[f32]>,
+    sweep: &Sweep,
+    dst: &mut [MaybeUninit<f32>],
+) {
+    let (plane, padded_w, dst_stride) = (sweep.plane, sweep.padded_w, sweep.dst_stride);
+    let (start, end) = (sweep.positions.start, sweep.positions.end);
+    assert!((end - start) % kernels.tile() == 0 && end <= dst_stride);
+    assert!(dst.len() >= (c.c_out - 1) * dst_stride + end);
+    assert!(bias.is_none_or(|b| b.len() == c.c_out));
     for (k, part) in parts.iter().enumerate() {
         let taps = part.kh * part.kw;
         assert!(part.kh >= 1 && part.kw >= 1 && part.kh <= c.kh && part.kw <= c.kw);
         assert_eq!(part.kernel.len(), c.c_out * c.c_in * taps);
-        let reach = (c.c_in - 1) * stride + positions + (part.kh - 1) * pw + part.kw - 1;
+        let reach = (c.c_in - 1) * plane + end + (part.kh - 1) * padded_w + part.kw - 1;
         assert!(part.src.len() >= reach);
-        for i0 in (0..c.c_in).step_by(CHANNEL_BLOCK) {
+        let blocks = (0..c.c_in).step_by(CHANNEL_BLOCK);
+        let tiles =
+            blocks.flat_map(|i0| (start..end).step_by(kernels.tile()).map(move |q0| (i0, q0)));
+        let mut tiles = tiles.peekable();
+        while let Some((i0, q0)) = tiles.next() {
             let channels = CHANNEL_BLOCK.min(c.c_in - i0);
-            for q0 in (0..positions).step_by(kernels.tile()) {
-                for rows in kernels.row_blocks(c.c_out) {
-                    let block = rows.start * c.c_in * taps;
-                    let tile = Tile {
-                        src: part.src[i0 * stride + q0..].as_ptr(),
-                        plane: stride,
-                        channels,
-                        kh: part.kh,
-                        kw: part.kw,
-                        padded_w: pw,
-                        kernel: part.kernel[block + i0 * taps * rows.len()..].as_ptr(),
-                        dst: flat[rows.start * positions + q0..].as_mut_ptr(),
-                        dst_stride: positions,
-                        accumulate: k > 0 || i0 > 0,
-                    };
-                    // SAFETY: the CPU has the kernels' features (`kernels` was detected); the
-                    // tile stays inside the buffers (bounds above).
-                    #[cfg(target_arch = "x86_64")]
-                    unsafe {
-                        match kernels {
-                            Kernels::Avx2 => avx2::tile(&tile, rows.len()),
-                            Kernels::Avx512 => avx512::tile(&tile, rows.len()),
-                        }
+            let first = k == 0 && i0 == 0;
+            if let (true, Some(&(i1, q1))) = (sweep.ahead, tiles.peek()) {
+                let next = &part.src[i1 * plane + q1..];
+                prefetch_tile(next, CHANNEL_BLOCK.min(c.c_in - i1), plane, kernels.tile());
+            }
+            for rows in kernels.row_blocks(c.c_out) {
+                let block = rows.start * c.c_in * taps;
+                let tile = Tile {
+                    src: part.src[i0 * plane + q0..].as_ptr(),
+                    plane,
+                    channels,
+                    kh: part.kh,
+                    kw: part.kw,
+                    padded_w,
+                    kernel: part.kernel[block + i0 * taps * rows.len()..].as_ptr(),
+                    dst: dst[rows.start * dst_stride + q0..].as_mut_ptr().cast(),
+                    dst_stride,
+                    start: match bias {
+                        _ if !first => Start::Sums,
+                        Some(b) => Start::Bias(b[rows.start..].as_ptr()),
+                        None => Start::Zero,
+                    },
+                };
+                // SAFETY: the CPU has the kernels' features (`kernels` was detected); the
+                // tile stays inside the buffers (bounds above).
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    match kernels {
+                        Kernels::Avx2 => avx2::tile(&tile, rows.len()),
+                        Kernels::Avx512 => avx512::tile(&tile, rows.len()),
                     }
                 }
             }
+        }
+    }
+}
+
+/// Asks for the next tile's input — `len` values from the start of each of `channels` channels
+/// `plane` apart in `src` — to be brought into L1 while the current tile runs. An input read in
+/// place comes from memory as one short stream per channel, a few to each 4 KiB page, which the
+/// hardware prefetchers do not follow; prefetched a tile ahead, the 1×1 convolutions ran 15–40 %
+/// faster than without (MiniGoogLeNet's, AVX-512, one thread). Inputs padded into scratch are in
+/// L2 already, and prefetching them measured slower.
+fn prefetch_tile(src: &[f32], channels: usize, plane: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for i in 0..channels {
+        let row = &src[i * plane..][..len];
+        // Every cache line the row touches: one per 16 values, and the line of its last value.
+        for at in (0..len).step_by(16).chain([len - 1]) {
+            use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            // SAFETY: a prefetch only hints; the address is inside `row`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(row[at..].as_ptr().cast()) };
         }
     }
 }
@@ -837,8 +965,16 @@ struct Tile {
     kernel: *const f32,
     dst: *mut f32,
     dst_stride: usize,
-    /// Whether to add to `dst` (a later channel block) rather than overwrite it.
-    accumulate: bool,
+    start: Start,
+}
+
+/// What a tile's sums start from: the sums in `dst` (a later channel block or part), the bias
+/// (`Bias(b)`: `b[r]` for the tile's row `r`), or zero.
+#[derive(Clone, Copy)]
+enum Start {
+    Sums,
+    Bias(*const f32),
+    Zero,
 }
 
 /// One dot product call's results: `[row][column]`.
@@ -869,7 +1005,7 @@ macro_rules! micro_kernels {
     ) => {
         #[cfg(target_arch = "x86_64")]
         mod $name {
-            use super::{Dot, Sums, Tile};
+            use super::{Dot, Start, Sums, Tile};
             use core::arch::x86_64::*;
 
             /// # Safety
@@ -905,10 +1041,14 @@ macro_rules! micro_kernels {
                 let kh = if KH > 0 { KH } else { t.kh };
                 unsafe {
                     let mut acc = [[$zero(); 2]; R];
-                    if t.accumulate {
-                        for (r, a) in acc.iter_mut().enumerate() {
-                            let d = t.dst.add(r * t.dst_stride);
-                            *a = [$load(d), $load(d.add($lanes))];
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        match t.start {
+                            Start::Sums => {
+                                let d = t.dst.add(r * t.dst_stride);
+                                *a = [$load(d), $load(d.add($lanes))];
+                            }
+                            Start::Bias(b) => *a = [$broadcast(*b.add(r)); 2],
+                            Start::Zero => {}
                         }
                     }
                     let mut w = t.kernel;

@@ -268,7 +268,7 @@ impl Phases {
                 kh: ph.kh,
                 kw: ph.kw,
             };
-            conv_direct::sum_parts(&c, &[part], flat);
+            conv_direct::sum_parts(&c, &[part], None, flat);
         }
         self.lay_in(&c, sums, dx);
     }

@@ -275,7 +275,7 @@ pub fn correlate(
                 kh: 1,
                 kw: 1,
             };
-            conv_direct::sum_parts(&p, &[part], m);
+            conv_direct::sum_parts(&p, &[part], None, m);
         }
         transform_output(&tiles, block, products, p.positions(), bias, out);
     }
