@@ -576,19 +576,35 @@ fn weight_gradient_by_taps(
 }
 
 /// Lays one output gradient out position-major, `dyt[p · lanes_out + o] = dy[o][p]`, zeros in the
-/// lanes past `c_out`; a block of positions at a time, so that the rows written stay in L1.
+/// lanes past `c_out`; a block of positions at a time, so that the rows written stay in L1, and
+/// within it 8 output channels × 8 positions at a time on AVX2 vectors (the rest one by one).
 pub(super) fn transpose_output_grad(c: &Correlation, dy: &[f32], dyt: &mut [f32]) {
     const BLOCK: usize = 64;
     let (hw, lanes) = (c.out_h * c.out_w, c.lanes_out());
+    assert!(available() && dy.len() >= c.c_out * hw && dyt.len() >= hw * lanes);
+    let squares = c.c_out / 8 * 8;
     for p0 in (0..hw).step_by(BLOCK) {
         let p1 = (p0 + BLOCK).min(hw);
-        let rows = &mut dyt[p0 * lanes..p1 * lanes];
-        for (o, dy_o) in dy.chunks(hw.max(1)).enumerate() {
-            for (row, &v) in rows.chunks_exact_mut(lanes).zip(&dy_o[p0..p1]) {
-                row[o] = v;
+        let whole = p0 + (p1 - p0) / 8 * 8;
+        for o0 in (0..squares).step_by(8) {
+            for q in (p0..whole).step_by(8) {
+                let (src, dst) = (&dy[o0 * hw + q..], &mut dyt[q * lanes + o0..]);
+                // SAFETY: AVX2 is there (`available`); both squares are inside the slices (the
+                // last row of `src` ends at `(o0 + 7) * hw + q + 8 ≤ c_out * hw`, of `dst` at
+                // `(q + 7) * lanes + o0 + 8 ≤ hw * lanes`), asserted by `square`.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    avx2_transpose::square(src, hw, dst, lanes)
+                };
             }
         }
-        for row in rows.chunks_exact_mut(lanes) {
+        for o in 0..c.c_out {
+            let from = if o < squares { whole } else { p0 };
+            for (q, &v) in (from..p1).zip(&dy[o * hw + from..o * hw + p1]) {
+                dyt[q * lanes + o] = v;
+            }
+        }
+        for row in dyt[p0 * lanes..p1 * lanes].chunks_exact_mut(lanes) {
             row[c.c_out..].fill(0.0);
         }
     }
@@ -1311,6 +1327,52 @@ mod avx512_taps {
                 for (j, &v) in a.iter().enumerate().take(own) {
                     _mm512_storeu_ps(t.sums.add(j * t.sums_row + r * TAP_LANES), v);
                 }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2_transpose {
+    use core::arch::x86_64::*;
+
+    /// Writes the 8 × 8 square of `src` (rows `src_row` apart) transposed into `dst` (rows
+    /// `dst_row` apart): `dst[k · dst_row + j] = src[j · src_row + k]`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn square(src: &[f32], src_row: usize, dst: &mut [f32], dst_row: usize) {
+        assert!(src.len() >= 7 * src_row + 8 && dst.len() >= 7 * dst_row + 8);
+        // SAFETY: every load and store is inside the slices (asserted above).
+        unsafe {
+            let r: [__m256; 8] =
+                core::array::from_fn(|j| _mm256_loadu_ps(src[j * src_row..].as_ptr()));
+            // Pairs of rows interleaved, then quarters gathered: `q[k]` holds column `k` of rows
+            // 0–3 in its low half and column `k + 4` in its high half, `q[k + 4]` the same for
+            // rows 4–7.
+            let t: [__m256; 8] = core::array::from_fn(|j| {
+                let (a, b) = (r[j / 2 * 2], r[j / 2 * 2 + 1]);
+                if j % 2 == 0 {
+                    _mm256_unpacklo_ps(a, b)
+                } else {
+                    _mm256_unpackhi_ps(a, b)
+                }
+            });
+            let q: [__m256; 8] = core::array::from_fn(|k| {
+                let base = k / 4 * 4;
+                let (lo, hi) = (t[base + (k % 4) / 2], t[base + 2 + (k % 4) / 2]);
+                if k % 2 == 0 {
+                    _mm256_shuffle_ps::<0x44>(lo, hi)
+                } else {
+                    _mm256_shuffle_ps::<0xEE>(lo, hi)
+                }
+            });
+            for k in 0..4 {
+                let low = _mm256_permute2f128_ps::<0x20>(q[k], q[k + 4]);
+                let high = _mm256_permute2f128_ps::<0x31>(q[k], q[k + 4]);
+                _mm256_storeu_ps(dst[k * dst_row..].as_mut_ptr(), low);
+                _mm256_storeu_ps(dst[(k + 4) * dst_row..].as_mut_ptr(), high);
             }
         }
     }
