@@ -846,16 +846,19 @@ fn accumulate(
         assert_eq!(part.kernel.len(), c.c_out * c.c_in * taps);
         let reach = (c.c_in - 1) * plane + end + (part.kh - 1) * padded_w + part.kw - 1;
         assert!(part.src.len() >= reach);
+        // (first channel, channels, first position) of each tile, channel block by block.
         let blocks = (0..c.c_in).step_by(CHANNEL_BLOCK);
-        let tiles =
-            blocks.flat_map(|i0| (start..end).step_by(kernels.tile()).map(move |q0| (i0, q0)));
+        let blocks = blocks.map(|i0| (i0, CHANNEL_BLOCK.min(c.c_in - i0)));
+        let tiles = blocks.flat_map(|(i0, channels)| {
+            let starts = (start..end).step_by(kernels.tile());
+            starts.map(move |q0| (i0, channels, q0))
+        });
         let mut tiles = tiles.peekable();
-        while let Some((i0, q0)) = tiles.next() {
-            let channels = CHANNEL_BLOCK.min(c.c_in - i0);
+        while let Some((i0, channels, q0)) = tiles.next() {
             let first = k == 0 && i0 == 0;
-            if let (true, Some(&(i1, q1))) = (sweep.ahead, tiles.peek()) {
+            if let (true, Some(&(i1, next_channels, q1))) = (sweep.ahead, tiles.peek()) {
                 let next = &part.src[i1 * plane + q1..];
-                prefetch_tile(next, CHANNEL_BLOCK.min(c.c_in - i1), plane, kernels.tile());
+                prefetch_tile(next, next_channels, plane, kernels.tile());
             }
             for rows in kernels.row_blocks(c.c_out) {
                 let block = rows.start * c.c_in * taps;
