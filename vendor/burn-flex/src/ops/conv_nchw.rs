@@ -14,8 +14,9 @@
 //! A 1x1 convolution with stride 1 and no padding needs no im2col: `col(x[n])` is `x[n]` itself.
 //! Where the CPU has AVX2 and FMA, stride-1 f32 convolutions compute their forward pass and input
 //! gradient as direct correlations instead (`conv_direct`), 3x3 ones with 16 channels or more
-//! on maps of 15x15 or more as Winograd tiles (`conv_winograd`); with its AVX-512 kernels, 1x1
-//! ones too, and strided ones as sums of correlations over the input's phases (`conv_phases`).
+//! on maps of 7x7 or more as Winograd tiles (`conv_winograd`; their weight gradient from 15x15
+//! on); with its AVX-512 kernels, 1x1 ones too, and strided ones as sums of correlations over the
+//! input's phases (`conv_phases`).
 //! The weight gradient is summed over a fixed number of image chunks, in order, so its value does
 //! not depend on the number of threads.
 
@@ -355,7 +356,17 @@ impl Prepared {
         }
     }
 
-    /// One image's correlation into `out` (every element written), adding `bias`.
+    /// Images per call of [`Prepared::correlate`]: Winograd's products take the tiles of several
+    /// small images at once.
+    fn images_per_call(&self, c: &Correlation) -> usize {
+        match self {
+            Prepared::Direct(_) => 1,
+            Prepared::Winograd(_) => conv_winograd::images_per_call(c),
+        }
+    }
+
+    /// The correlation of up to [`Prepared::images_per_call`] images (one after another in
+    /// `input` and `out`) into `out` (every element written), adding `bias`.
     fn correlate(
         &self,
         c: &Correlation,
@@ -368,6 +379,25 @@ impl Prepared {
             Prepared::Direct(k) => conv_direct::correlate(c, k, input, bias, out, scratch),
             Prepared::Winograd(k) => conv_winograd::correlate(c, k, input, bias, out, scratch),
         }
+    }
+
+    /// [`Prepared::correlate`] over a batch (`input` of images of `c.input_len()`), in parallel.
+    fn correlate_batch(
+        &self,
+        c: &Correlation,
+        batch: usize,
+        input: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Vec<f32> {
+        let group = self.images_per_call(c);
+        let images = |n: usize, out: &mut [MaybeUninit<f32>], scratch: &mut [f32]| {
+            let count = out.len() / c.output_len();
+            let x = &input[n * c.input_len()..][..count * c.input_len()];
+            self.correlate(c, x, bias, out, scratch);
+        };
+        let scratch_len = self.scratch_len(c);
+        // SAFETY: `correlate` writes every element of its images.
+        unsafe { fill_each_group(batch, c.output_len(), group, scratch_len, images) }
     }
 }
 
@@ -385,12 +415,7 @@ fn direct_forward(
     let ws: &[f32] = weight.as_slice().expect("contiguous");
     let bs: Option<&[f32]> = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
     let kernel = Prepared::new(c, |o, i, ky, kx| ws[g.weight_index(o, i, ky, kx)]);
-    let image = |n: usize, y: &mut [MaybeUninit<f32>], scratch: &mut [f32]| {
-        let x_n = &xs[n * g.in_image()..][..g.in_image()];
-        kernel.correlate(c, x_n, bs, y, scratch);
-    };
-    // SAFETY: `correlate` writes every element of its image.
-    let out = unsafe { fill_each_image(g.batch, g.out_image(), kernel.scratch_len(c), image) };
+    let out = kernel.correlate_batch(c, g.batch, xs, bs);
     tensor_from(out, Shape::from(vec![g.batch, g.c_out, g.oh, g.ow]))
 }
 
@@ -446,12 +471,7 @@ fn direct_x_backward(
     let kernel = Prepared::new(&c, |ci, co, ky, kx| {
         ws[g.weight_index(co, ci, g.kh - 1 - ky, g.kw - 1 - kx)]
     });
-    let image = |n: usize, dx_n: &mut [MaybeUninit<f32>], scratch: &mut [f32]| {
-        let dy_n = &dys[n * g.out_image()..][..g.out_image()];
-        kernel.correlate(&c, dy_n, None, dx_n, scratch);
-    };
-    // SAFETY: `correlate` writes every element of its image.
-    let dx = unsafe { fill_each_image(g.batch, g.in_image(), kernel.scratch_len(&c), image) };
+    let dx = kernel.correlate_batch(&c, g.batch, dys, None);
     Ok(tensor_from(dx, x_shape.clone()))
 }
 
@@ -611,7 +631,7 @@ fn weight_backward_typed<T: Real>(
 }
 
 /// The weight gradient computed directly over chunks of images (f32), as Winograd tiles where
-/// the forward runs as such ([`conv_winograd::pays`]), or the tensors back where the direct
+/// they pay ([`conv_winograd::weight_gradient_pays`]), or the tensors back where the direct
 /// kernels do not apply or do not pay ([`conv_direct::weight_gradient_pays`]).
 fn direct_weight_backward(
     x: FlexTensor,
@@ -626,14 +646,16 @@ fn direct_weight_backward(
         [dy_shape[2], dy_shape[3]],
         options,
     );
-    let direct = |c: &Correlation| conv_winograd::pays(c) || conv_direct::weight_gradient_pays(c);
+    let direct = |c: &Correlation| {
+        conv_winograd::weight_gradient_pays(c) || conv_direct::weight_gradient_pays(c)
+    };
     let Some(c) = g.strided_direct().filter(direct) else {
         return Err((x, output_grad));
     };
     let (x, output_grad) = (x.to_contiguous(), output_grad.to_contiguous());
     let xs: &[f32] = x.as_slice().expect("contiguous");
     let dys: &[f32] = output_grad.as_slice().expect("contiguous");
-    let winograd = conv_winograd::pays(&c);
+    let winograd = conv_winograd::weight_gradient_pays(&c);
     let sums_len = if winograd {
         c.kernel_len()
     } else {
@@ -744,15 +766,31 @@ unsafe fn fill_each_image(
     scratch_len: usize,
     f: impl Fn(usize, &mut [MaybeUninit<f32>], &mut [f32]) + Send + Sync,
 ) -> Vec<f32> {
+    // SAFETY: the caller's promise.
+    unsafe { fill_each_group(images, per_image, 1, scratch_len, f) }
+}
+
+/// [`fill_each_image`] with `group` images per call: `f(n, out, scratch)` writes images
+/// `n .. n + group` (fewer in the last call), `out` holding theirs.
+///
+/// # Safety
+/// `f` must write every element of its `out`.
+unsafe fn fill_each_group(
+    images: usize,
+    per_image: usize,
+    group: usize,
+    scratch_len: usize,
+    f: impl Fn(usize, &mut [MaybeUninit<f32>], &mut [f32]) + Send + Sync,
+) -> Vec<f32> {
     let len = images * per_image;
     let mut out = Vec::with_capacity(len);
     for_each_image(
         &mut out.spare_capacity_mut()[..len],
-        per_image,
+        per_image * group,
         scratch_len,
-        f,
+        |k, out_k, scratch| f(k * group, out_k, scratch),
     );
-    // SAFETY: the images cover all `len` elements and `f` wrote each (the caller's promise).
+    // SAFETY: the groups cover all `len` elements and `f` wrote each (the caller's promise).
     unsafe { out.set_len(len) };
     out
 }

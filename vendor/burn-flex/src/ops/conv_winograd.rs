@@ -38,10 +38,15 @@
 //! ([`GRADIENT_TILES`]) so that the tiles' sums are loaded and stored once per 128 tiles.
 //!
 //! An image's tiles are taken a block of tile rows at a time ([`Tiles::block_rows`]), so that the
-//! block's transformed input and products stay in L2 between the three steps. The transforms run
-//! on 8-lane AVX2 vectors with either kernel set, and the products add in the same order with
-//! either, so both sets give the same bits; each image (each chunk, for the weight gradient) is
-//! computed on one thread, independently of the number of threads.
+//! block's transformed input and products stay in L2 between the three steps. Small images (one
+//! block) go several side by side into one strip ([`Tiles::strip`]) for the forward pass, so that
+//! the transforms' vectors are full (a 7×7 map has 2 tiles per row) and one product covers
+//! [`FORWARD_TILES`] tiles or more. The transforms run on 8-lane AVX2 vectors with either kernel
+//! set, and the products add in the same order with either, so both sets give the same bits.
+//! The strips follow from the batch alone (an image's last tile also transforms the next
+//! image's first column, which the output transform cancels up to rounding) and each strip (each
+//! chunk, for the weight gradient) is computed on one thread, so results do not depend on the
+//! number of threads.
 
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
@@ -64,6 +69,10 @@ const BLOCK_BYTES: usize = 1 << 20;
 /// images at a time.
 const GRADIENT_TILES: usize = 128;
 
+/// Tiles per call of [`correlate`], at least, where images go side by side: on 7×7 maps (8
+/// tiles) 8 images at a time, on 15×15 maps (32) 2. 64 and 128 measured alike, 32 slower.
+const FORWARD_TILES: usize = 64;
+
 /// The kernel transforms `G₂` and `G₄` (rows: the transformed tile's rows and columns).
 const G2: [[f64; 3]; 4] = [
     [1.0, 0.0, 0.0],
@@ -80,16 +89,24 @@ const G4: [[f64; 3]; PATCH_W] = [
     [0.0, 0.0, 1.0],
 ];
 
-/// Whether a correlation runs as Winograd tiles: 3×3, stride 1, 16 channels or more on either
-/// side (the first layer's 3 input channels, or its input gradient's 3 outputs, left the
-/// transforms a larger share than the products saved), and maps of 15×15 or more. On 7×7 maps
-/// F(2×2, 3×3) with two images per call measured slower than the direct correlation (240 and
-/// 336 → 160 channels: forward ≈ 17 against 15 ms and 23 against 21 ms per batch of 64), its
-/// transformed kernel (3.4 MB for 336 → 160) then read from memory once per 32 tiles.
+/// Whether a correlation (forward or input gradient) runs as Winograd tiles: 3×3, stride 1, 16
+/// channels or more on either side (the first layer's 3 input channels, or its input
+/// gradient's 3 outputs, left the transforms a larger share than the products saved), and maps
+/// of 7×7 or more. On 7×7 maps the tiles of 8 images go side by side into one product
+/// ([`Tiles::strip`]): per image (8 tiles in a product of 32) they lost to the direct
+/// correlation, which computes 63 positions for 49 there.
 pub fn pays(c: &Correlation) -> bool {
     let shaped = c.kh == 3 && c.kw == 3 && c.stride == 1 && c.top <= 2 && c.left <= 2;
     let channels = c.c_in >= 16 && c.c_out >= 16;
-    shaped && channels && c.out_h >= 15 && c.out_w >= 15 && conv_direct::available()
+    shaped && channels && c.out_h >= 7 && c.out_w >= 7 && conv_direct::available()
+}
+
+/// Whether the weight gradient runs as Winograd tiles: where [`pays`] and on maps of 15×15 or
+/// more. On 7×7 maps (240 and 336 → 160 channels) it measured 38 and 58 ms per batch of 64
+/// against the direct tap tiles' 22 and 34: each image's transforms there run on vectors of
+/// 8 tiles for its 2 per row.
+pub fn weight_gradient_pays(c: &Correlation) -> bool {
+    pays(c) && c.out_h >= 15 && c.out_w >= 15
 }
 
 /// The kernel transformed and packed: `U[e]` for each element `e`, laid out as
@@ -98,15 +115,19 @@ pub struct Kernel {
     packed: Vec<f32>,
 }
 
-/// An image's tiles and the layout of one block of them.
+/// An image's tiles, or those of a strip of images side by side ([`Tiles::strip`]), and the
+/// layout of one block of them.
 #[derive(Clone, Copy)]
 struct Tiles {
+    /// One image's correlation.
     c: Correlation,
-    /// Tiles per row and rows of tiles.
+    /// Tiles per row (of all the strip's images) and rows of tiles.
     across: usize,
     down: usize,
     /// Tile rows per block.
     block_rows: usize,
+    /// Images side by side, each `TILE_W · across / images` columns apart.
+    images: usize,
 }
 
 impl Tiles {
@@ -122,7 +143,26 @@ impl Tiles {
             across,
             down,
             block_rows,
+            images: 1,
         }
+    }
+    /// The tiles of `images` images laid side by side in one padded input, image `k`'s padded
+    /// columns starting at `k · slot` (`slot = TILE_W · across`): image `k`'s last two patch
+    /// columns are image `k + 1`'s first two. That shared strip lets the transforms' vectors
+    /// run over the tiles of several small images at once (a 7×7 map has 2 tiles per row); it
+    /// takes images whose valid outputs never read those shared columns beyond zeros, and a slot
+    /// of whole 8-column vectors ([`Tiles::forward_group`] checks).
+    fn strip(&self, images: usize) -> Tiles {
+        assert!(images == 1 || self.block_rows == self.down);
+        Tiles {
+            across: self.across * images,
+            images,
+            ..*self
+        }
+    }
+    /// Columns between images in a strip.
+    fn slot(&self) -> usize {
+        TILE_W * self.across / self.images
     }
     /// The blocks of tile rows, in order.
     fn blocks(&self) -> impl Iterator<Item = Range<usize>> + use<> {
@@ -156,6 +196,20 @@ impl Tiles {
             out_h: TILE_H * self.down,
             out_w: TILE_W * self.across,
             ..self.c
+        }
+    }
+    /// Images per call of [`correlate`], side by side in a strip ([`Tiles::strip`]): as many as
+    /// make [`FORWARD_TILES`] tiles (the transformed kernel then read once per that many), where
+    /// an image is one block, its slot whole vectors and the columns it shares with the next
+    /// image are zeros or unread (`left + in_w ≤ slot`: its input ends in its slot; the last
+    /// valid output's last tap, `out_w + kw - 2`, before the next image's input); else one.
+    fn forward_group(&self) -> usize {
+        let (c, slot) = (&self.c, TILE_W * self.across);
+        let shared = c.left + c.in_w <= slot && c.out_w + c.kw <= slot + c.left + 1;
+        if self.block_rows < self.down || slot % LANES != 0 || !shared {
+            1
+        } else {
+            FORWARD_TILES.div_ceil(self.block_rows * self.across).max(1)
         }
     }
     /// Vectors' worth of tiles per row.
@@ -192,6 +246,8 @@ impl Tiles {
         let gradient = c.out_h * c.out_w * lanes + group * ELEMENTS * self.gradient_len();
         sums + input + transformed + gradient
     }
+    /// Scratch for [`correlate`] on a strip: the padded input, the transformed inputs, the
+    /// products and one channel's horizontally transformed rows.
     fn scratch_len(&self) -> usize {
         let p = self.products();
         let transformed = ELEMENTS * p.padded_len();
@@ -200,45 +256,60 @@ impl Tiles {
     }
 }
 
-/// Scratch per image for [`correlate`].
+/// Scratch per call of [`correlate`].
 pub fn scratch_len(c: &Correlation) -> usize {
-    Tiles::new(c).scratch_len()
+    let tiles = Tiles::new(c);
+    tiles.strip(tiles.forward_group()).scratch_len()
 }
 
 /// Transforms and packs the kernel `value(o, i, ky, kx)` for [`correlate`]: `U = G₂ g G₄ᵀ`,
-/// computed in f64 and rounded once.
+/// in f32, 8 output channels at a time.
 pub fn transform_kernel(
     c: &Correlation,
     value: impl Fn(usize, usize, usize, usize) -> f32,
 ) -> Kernel {
     let (c_in, c_out) = (c.c_in, c.c_out);
-    let mut u = alloc::vec![0.0f32; ELEMENTS * c_out * c_in];
-    for o in 0..c_out {
-        for i in 0..c_in {
-            let g: [[f64; 3]; 3] =
-                core::array::from_fn(|ky| core::array::from_fn(|kx| value(o, i, ky, kx) as f64));
-            for (e, u_e) in u.chunks_mut(c_out * c_in).enumerate() {
-                let (a, b) = (G2[e / PATCH_W], G4[e % PATCH_W]);
-                let mut sum = 0.0;
-                for ky in 0..3 {
-                    for kx in 0..3 {
-                        sum += a[ky] * g[ky][kx] * b[kx];
-                    }
+    // `u[e][i][o]`: what the packing reads, one row of output channels at a time, in order.
+    let pairs = c_in * c_out;
+    let mut u = alloc::vec![0.0f32; ELEMENTS * pairs];
+    for i in 0..c_in {
+        for o0 in (0..c_out).step_by(LANES) {
+            let count = LANES.min(c_out - o0);
+            let mut g = [[0.0f32; LANES]; 9];
+            for (tap, g) in g.iter_mut().enumerate() {
+                for (k, g) in g[..count].iter_mut().enumerate() {
+                    *g = value(o0 + k, i, tap / 3, tap % 3);
                 }
-                u_e[o * c_in + i] = sum as f32;
+            }
+            // SAFETY: the CPU has AVX2 and FMA (`pays` checked `conv_direct::available`).
+            #[cfg(target_arch = "x86_64")]
+            let transformed = unsafe { avx2::kernel(&g) };
+            #[cfg(not(target_arch = "x86_64"))]
+            let transformed: [[f32; LANES]; ELEMENTS] = unreachable!("pays() needs AVX2");
+            for (u_e, t) in u.chunks_exact_mut(pairs).zip(&transformed) {
+                u_e[i * c_out + o0..][..count].copy_from_slice(&t[..count]);
             }
         }
     }
     let p = Tiles::new(c).products();
     let mut packed = Vec::with_capacity(ELEMENTS * p.kernel_len());
-    for u_e in u.chunks(c_out * c_in) {
-        packed.extend(conv_direct::pack_kernel(&p, |o, i, _, _| u_e[o * c_in + i]));
+    for u_e in u.chunks_exact(pairs) {
+        packed.extend(conv_direct::pack_kernel(&p, |o, i, _, _| {
+            u_e[i * c_out + o]
+        }));
     }
     Kernel { packed }
 }
 
-/// Correlates one image as [`conv_direct::correlate`] does (same arguments, the kernel from
-/// [`transform_kernel`], `scratch` at least [`scratch_len`]). Call only when [`pays`] is true.
+/// Images per call of [`correlate`] (the batch's last call may take fewer).
+pub fn images_per_call(c: &Correlation) -> usize {
+    Tiles::new(c).forward_group()
+}
+
+/// Correlates up to [`images_per_call`] images, each as [`conv_direct::correlate`] does one
+/// (same arguments, images one after another in `input` and `out`, the kernel from
+/// [`transform_kernel`], `scratch` at least [`scratch_len`]), side by side in one strip
+/// ([`Tiles::strip`]). Call only when [`pays`] is true.
 pub fn correlate(
     c: &Correlation,
     kernel: &Kernel,
@@ -248,18 +319,20 @@ pub fn correlate(
     scratch: &mut [f32],
 ) {
     assert!(pays(c));
-    assert_eq!(input.len(), c.input_len());
-    assert_eq!(out.len(), c.output_len());
+    let image = Tiles::new(c);
+    let images = input.len() / c.input_len();
+    assert!((1..=image.forward_group()).contains(&images));
+    assert_eq!(input.len(), images * c.input_len());
+    assert_eq!(out.len(), images * c.output_len());
     assert!(bias.is_none_or(|b| b.len() == c.c_out));
-    let tiles = Tiles::new(c);
+    let tiles = image.strip(images);
     let p = tiles.products();
     // The packed kernel of one element: `c_out × c_in` values.
     let len = p.kernel_len();
     assert_eq!(kernel.packed.len(), ELEMENTS * len);
     assert!(scratch.len() >= tiles.scratch_len());
-    let padded_c = tiles.padded();
-    let (padded, rest) = scratch.split_at_mut(padded_c.padded_len());
-    conv_direct::pad_input(&padded_c, input, padded);
+    let (padded, rest) = scratch.split_at_mut(tiles.padded().padded_len());
+    pad_strip(&tiles, input, padded);
     let (transformed, rest) = rest.split_at_mut(ELEMENTS * p.padded_len());
     let per_element = p.c_out * p.positions();
     let (products, rest) = rest.split_at_mut(ELEMENTS * per_element + LANES);
@@ -281,6 +354,41 @@ pub fn correlate(
     }
 }
 
+/// Lays the strip's images out in its padded input ([`Tiles::strip`], [`Tiles::padded`]): row
+/// `r`, column `k · slot + x` of channel `i` holds image `k`'s `input[i][r - top][x - left]`,
+/// zero outside the images; zeros between the channels and after the last one. Each value is
+/// written once (no zero fill under the images).
+fn pad_strip(tiles: &Tiles, input: &[f32], padded: &mut [f32]) {
+    let (c, strip) = (&tiles.c, tiles.padded());
+    let (pw, stride, slot) = (strip.padded_w(), strip.channel_stride(), tiles.slot());
+    // Images side by side must not overlap; one alone only has to fit its row.
+    let room = if tiles.images == 1 { pw } else { slot };
+    assert!(c.left + c.in_w <= room && input.len() == tiles.images * c.input_len());
+    let tail = c.c_in * stride;
+    padded[tail..].fill(0.0);
+    let (plane, image) = (c.in_h * c.in_w, c.input_len());
+    for (i, channel) in padded[..tail].chunks_mut(stride).enumerate() {
+        let (rows, gap) = channel.split_at_mut(strip.plane());
+        gap.fill(0.0);
+        for (r, row) in rows.chunks_mut(pw).enumerate() {
+            let Some(y) = r.checked_sub(c.top).filter(|&y| y < c.in_h) else {
+                row.fill(0.0);
+                continue;
+            };
+            // Zeros up to each image's input row, then the row; zeros after the last.
+            let mut at = 0;
+            for k in 0..tiles.images {
+                let start = k * slot + c.left;
+                row[at..start].fill(0.0);
+                let src = &input[k * image + i * plane + y * c.in_w..][..c.in_w];
+                row[start..][..c.in_w].copy_from_slice(src);
+                at = start + c.in_w;
+            }
+            row[at..].fill(0.0);
+        }
+    }
+}
+
 /// Scratch for [`weight_gradient`] on any number of images.
 pub fn weight_scratch_len(c: &Correlation) -> usize {
     Tiles::new(c).weight_scratch_len()
@@ -292,7 +400,7 @@ pub fn weight_scratch_len(c: &Correlation) -> usize {
 /// through the output transform (per output channel) and `V` its transformed input,
 /// `dU[e][i][o] = Σ_tiles V[e][i] · Z[e][o]` — 24 products of `c_in · c_out · tiles`, 3 times
 /// fewer multiplications than the direct sums — and `dk[o][i] = G₂ᵀ dU[·][i][o] G₄`. Call only
-/// when [`pays`] is true.
+/// when [`weight_gradient_pays`] is true.
 pub fn weight_gradient(
     c: &Correlation,
     input: &[f32],
@@ -300,7 +408,7 @@ pub fn weight_gradient(
     dk: &mut [f32],
     scratch: &mut [f32],
 ) {
-    assert!(pays(c));
+    assert!(weight_gradient_pays(c));
     let images = input.len() / c.input_len();
     assert_eq!(input.len(), images * c.input_len());
     assert_eq!(out_grad.len(), images * c.output_len());
@@ -479,7 +587,8 @@ fn transform_columns(
 }
 
 /// The output transform of a block: for each output channel `o` and tile row `ty`, output rows
-/// `2 · ty` and `2 · ty + 1` (where inside the map), `y = A₂ᵀ M A₄ + bias[o]`, written to `out`.
+/// `2 · ty` and `2 · ty + 1` (where inside the map) of each of the strip's images,
+/// `y = A₂ᵀ M A₄ + bias[o]`, written to `out` (the images one after another).
 ///
 /// Bounds: a tile row's vectors read `products` up to `across_lanes - across < 8` values past
 /// the row's tiles: at most 8 past the last element's last channel, which `products` holds. The
@@ -497,7 +606,8 @@ fn transform_output(
     let element = c.c_out * positions;
     assert!(products.len() >= ELEMENTS * element + LANES);
     assert!(block.len() * across <= positions);
-    assert!(TILE_W * across >= c.out_w && out.len() == c.output_len());
+    assert!(tiles.slot() >= c.out_w && out.len() == tiles.images * c.output_len());
+    assert!(tiles.images == 1 || tiles.slot() % LANES == 0);
     let base = out.as_mut_ptr().cast::<f32>();
     for o in 0..c.c_out {
         let b = bias.map_or(0.0, |b| b[o]);
@@ -506,12 +616,19 @@ fn transform_output(
                 let y = TILE_H * ty + k;
                 (y < c.out_h).then(|| base.wrapping_add((o * c.out_h + y) * c.out_w))
             });
+            let strip = avx2::Strip {
+                rows,
+                images: tiles.images,
+                image_len: c.output_len(),
+                slot: tiles.slot(),
+                len: c.out_w,
+            };
             // SAFETY: the CPU has AVX2 and FMA (`pays` checked `conv_direct::available`); bounds
-            // above; each row holds `out_w` values.
+            // above; each row of each image holds `out_w` values.
             #[cfg(target_arch = "x86_64")]
             unsafe {
                 let m = products[o * positions + j * across..].as_ptr();
-                avx2::output(m, element, across, b, rows, c.out_w)
+                avx2::output(m, element, across, b, &strip)
             };
         }
     }
@@ -589,22 +706,33 @@ mod avx2 {
         }
     }
 
+    /// Where a row of tiles' outputs go: the strip's column `k · slot + x` to image `k`'s
+    /// `rows[y] + k · image_len + x`, for `x < len` and `k < images`; rows that are `None`
+    /// skipped.
+    pub(super) struct Strip {
+        pub rows: [Option<*mut f32>; 2],
+        pub images: usize,
+        pub image_len: usize,
+        pub slot: usize,
+        pub len: usize,
+    }
+
     /// For each 8 tiles `t < across` (the last group rounded up): the products
     /// `m + e · element + t` of the 24 elements, transformed to the tiles' two output rows,
-    /// `A₂ᵀ M A₄ + bias`, each tile's 4 columns written at `rows[y] + 4t`, up to `len` values
-    /// per row (masked stores at the end), rows that are `None` skipped.
+    /// `A₂ᵀ M A₄ + bias`, each 8 columns written where `strip` says (masked stores at the end of
+    /// an image's row).
     ///
     /// # Safety
     /// The CPU must have AVX2 and FMA; `m` must be valid for reads of
-    /// `23 · element + across.div_ceil(8) · 8` values and each row for writes of `len`.
+    /// `23 · element + across.div_ceil(8) · 8` values; `strip.slot` a multiple of 8 or
+    /// `strip.images` one; each row of each image valid for writes of `strip.len`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn output(
         m: *const f32,
         element: usize,
         across: usize,
         bias: f32,
-        rows: [Option<*mut f32>; 2],
-        len: usize,
+        strip: &Strip,
     ) {
         unsafe {
             let (two, four) = (_mm256_set1_ps(2.0), _mm256_set1_ps(4.0));
@@ -620,7 +748,7 @@ mod avx2 {
                     s[1][b] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
                 }
                 // Then A₄ᵀ along each output row.
-                for (s, row) in s.iter().zip(rows) {
+                for (s, row) in s.iter().zip(strip.rows) {
                     let Some(row) = row else { continue };
                     let (p, q) = (_mm256_add_ps(s[1], s[2]), _mm256_sub_ps(s[1], s[2]));
                     let (r, u) = (_mm256_add_ps(s[3], s[4]), _mm256_sub_ps(s[3], s[4]));
@@ -640,12 +768,17 @@ mod avx2 {
                     ];
                     for (k, v) in values.into_iter().enumerate() {
                         let at = 4 * t + 8 * k;
-                        match len.saturating_sub(at) {
+                        let (image, x) = (at / strip.slot, at % strip.slot);
+                        if image >= strip.images {
+                            continue;
+                        }
+                        let dst = row.add(image * strip.image_len + x);
+                        match strip.len.saturating_sub(x) {
                             0 => {}
-                            n if n >= 8 => _mm256_storeu_ps(row.add(at), v),
+                            n if n >= 8 => _mm256_storeu_ps(dst, v),
                             n => {
                                 let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lane);
-                                _mm256_maskstore_ps(row.add(at), mask, v)
+                                _mm256_maskstore_ps(dst, mask, v)
                             }
                         }
                     }
@@ -711,6 +844,40 @@ mod avx2 {
             _mm256_sub_ps(r, s),
             y3,
         ]
+    }
+
+    /// `U = G₂ g G₄ᵀ` for 8 kernels: `g[ky · 3 + kx]` their taps, the 24 elements returned.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn kernel(g: &[[f32; LANES]; 9]) -> [[f32; LANES]; 24] {
+        let (g2, g4) = (
+            G2.map(|r| r.map(|v| _mm256_set1_ps(v as f32))),
+            G4.map(|r| r.map(|v| _mm256_set1_ps(v as f32))),
+        );
+        let mut u = [[0.0f32; LANES]; 24];
+        unsafe {
+            let g = g.map(|tap| _mm256_loadu_ps(tap.as_ptr()));
+            // Along each kernel row first: t[ky][b] = Σ_kx G₄[b][kx] g[ky][kx].
+            let t: [[__m256; PATCH_W]; 3] = core::array::from_fn(|ky| {
+                g4.map(|k| {
+                    let sum = _mm256_mul_ps(k[0], g[3 * ky]);
+                    let sum = _mm256_fmadd_ps(k[1], g[3 * ky + 1], sum);
+                    _mm256_fmadd_ps(k[2], g[3 * ky + 2], sum)
+                })
+            });
+            // Then down the columns: U[a][b] = Σ_ky G₂[a][ky] t[ky][b].
+            for (a, k) in g2.iter().enumerate() {
+                for b in 0..PATCH_W {
+                    let sum = _mm256_mul_ps(k[0], t[0][b]);
+                    let sum = _mm256_fmadd_ps(k[1], t[1][b], sum);
+                    let sum = _mm256_fmadd_ps(k[2], t[2][b], sum);
+                    _mm256_storeu_ps(u[PATCH_W * a + b].as_mut_ptr(), sum);
+                }
+            }
+        }
+        u
     }
 
     /// `G₂ᵀ dU G₄` for 8 output channels: `du` the 24 elements' vectors `element` apart, the 9
