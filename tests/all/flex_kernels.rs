@@ -280,29 +280,29 @@ fn convolutions_and_their_gradients_match_the_definition() {
             ..base
         },
         // Winograd F(2×4, 3×3) forward, input and weight gradients (16 channels or more on both
-        // sides, maps of 7×7 or more, 15×15 for the weight gradient; also the 16×16 shape above,
-        // its weight gradient in passes of the chunk's 3 images where 4 would fit, its 45 output
-        // channels in a tile of three 16-lane vectors on AVX-512 and of one on AVX2): 37 input
-        // channels (two channel blocks; the weight gradient's point tiles of 8 or 6 channels, the
-        // last partial), output rows of 10 tiles of 4 columns (two 8-tile vectors, the last
-        // partial; the last tile one column of the odd 37-wide map), and 20 rows of tiles in two
-        // blocks of 10 (24 × (37 + 24) × 10 × 4 bytes per tile row against 1 MiB: the weight
-        // gradient's passes one block of one image); then "valid" on odd maps (15 × 17 outputs: a
-        // last tile row of one row, a last tile of one column), whose input gradient pads by 2;
-        // then the model's 15×15 maps over 70 images, chunks of 5: a weight-gradient pass of 4
-        // images (4 × 32 tiles), then one of 1. Several images side by side in one strip (forward
-        // and input gradient; each image's padded columns `4 · across` after the one before, the
-        // last two shared): the 7×7 maps above over 33 images in strips of 8 then 1, each image's
-        // eighth output column (outside the map, thrown away) reading the next image's first input
-        // column; the 17×14 maps in strips of 2 (36 tiles each: 16 strips, then 1); these 15×15
-        // maps in 35 strips of 2. One image per call where the input does not end within its slot
-        // (16×16) or the slot is not whole 8-column vectors (15 × 17 outputs: 5 tiles across), or
-        // an image takes two blocks (40×37). The Winograd weight gradient sums transformed values
-        // up to ≈ 20 times the inputs' and ≈ 30 times the gradients' in f32, then carries them back
-        // through `G₂ᵀ · G₄`: on these four shapes it is off by up to 6.3e-5 × (1 + |value|),
-        // within the common bound; the forward passes and input gradients, strips included (kernel
-        // transformed in f32), by up to 5.8e-6. (On 64 images of 96 → 32 on 32×32 it measured
-        // 1.35e-4, against 6.0e-5 for plain f32 sums of the direct products.)
+        // sides, maps of 15×15 or more, or of 7×7 or more in strips (below), 15×15 for the weight
+        // gradient; also the 16×16 shape above, its weight gradient in passes of the chunk's 3
+        // images where 4 would fit, its 45 output channels in a tile of three 16-lane vectors on
+        // AVX-512 and of one on AVX2): 37 input channels (two channel blocks; the weight gradient's
+        // point tiles of 8 or 6 channels, the last partial), output rows of 10 tiles of 4 columns
+        // (two 8-tile vectors, the last partial; the last tile one column of the odd 37-wide map),
+        // and 20 rows of tiles in two blocks of 10 (24 × (37 + 24) × 10 × 4 bytes per tile row
+        // against 1 MiB: the weight gradient's passes one block of one image); then "valid" on odd
+        // maps (15 × 17 outputs: a last tile row of one row, a last tile of one column), whose
+        // input gradient pads by 2; then the model's 15×15 maps over 70 images, chunks of 5: a
+        // weight-gradient pass of 4 images (4 × 32 tiles), then one of 1. Several images side by
+        // side in one strip (forward and input gradient; each image's padded columns `4 · across`
+        // after the one before, the last two shared): the 7×7 maps above over 33 images in strips
+        // of 8 then 1, each image's eighth output column (outside the map, thrown away) reading the
+        // next image's first input column; the 17×14 maps in strips of 2 (36 tiles each: 16 strips,
+        // then 1); these 15×15 maps in 35 strips of 2. One image per call where the input does not
+        // end within its slot (16×16) or the slot is not whole 8-column vectors (15 × 17 outputs: 5
+        // tiles across), or an image takes two blocks (40×37). The Winograd weight gradient sums
+        // transformed values up to ≈ 20 times the inputs' and ≈ 30 times the gradients' in f32,
+        // then carries them back through `G₂ᵀ · G₄`: on these four shapes it is off by up to 6.3e-5
+        // × (1 + |value|), within the common bound; the forward passes and input gradients, strips
+        // included (kernel transformed in f32), by up to 5.8e-6. (On 64 images of 96 → 32 on 32×32
+        // it measured 1.35e-4, against 6.0e-5 for plain f32 sums of the direct products.)
         Conv {
             c: 37,
             h: 40,

@@ -14,9 +14,9 @@
 //! A 1x1 convolution with stride 1 and no padding needs no im2col: `col(x[n])` is `x[n]` itself.
 //! Where the CPU has AVX2 and FMA, stride-1 f32 convolutions compute their forward pass and input
 //! gradient as direct correlations instead (`conv_direct`), 3x3 ones with 16 channels or more
-//! on maps of 7x7 or more as Winograd tiles (`conv_winograd`; their weight gradient from 15x15
-//! on); with its AVX-512 kernels, 1x1 ones too, and strided ones as sums of correlations over the
-//! input's phases (`conv_phases`).
+//! on maps of 15x15 or more, or of 7x7 or more several images side by side, as Winograd tiles
+//! (`conv_winograd`; their weight gradient from 15x15 on); with its AVX-512 kernels, 1x1 ones
+//! too, and strided ones as sums of correlations over the input's phases (`conv_phases`).
 //! The weight gradient is summed over a fixed number of image chunks, in order, so its value does
 //! not depend on the number of threads.
 

@@ -92,19 +92,21 @@ const G4: [[f64; 3]; PATCH_W] = [
 /// Whether a correlation (forward or input gradient) runs as Winograd tiles: 3×3, stride 1, 16
 /// channels or more on either side (the first layer's 3 input channels, or its input
 /// gradient's 3 outputs, left the transforms a larger share than the products saved), and maps
-/// of 7×7 or more. On 7×7 maps the tiles of 8 images go side by side into one product
-/// ([`Tiles::strip`]): per image (8 tiles in a product of 32) they lost to the direct
-/// correlation, which computes 63 positions for 49 there.
+/// of 15×15 or more, or of 7×7 or more where several images go side by side into one product
+/// ([`Tiles::strip`]; 8 images of 7×7). One 7×7 image per call (8 tiles in a product of 32) lost
+/// to the direct correlation, which computes 63 positions for 49 there.
 pub fn pays(c: &Correlation) -> bool {
     let shaped = c.kh == 3 && c.kw == 3 && c.stride == 1 && c.top <= 2 && c.left <= 2;
     let channels = c.c_in >= 16 && c.c_out >= 16;
-    shaped && channels && c.out_h >= 7 && c.out_w >= 7 && conv_direct::available()
+    let large = c.out_h >= 15 && c.out_w >= 15;
+    let side_by_side = c.out_h >= 7 && c.out_w >= 7 && Tiles::new(c).forward_group() > 1;
+    shaped && channels && (large || side_by_side) && conv_direct::available()
 }
 
 /// Whether the weight gradient runs as Winograd tiles: where [`pays`] and on maps of 15×15 or
 /// more. On 7×7 maps (240 and 336 → 160 channels) it measured 38 and 58 ms per batch of 64
-/// against the direct tap tiles' 22 and 34: each image's transforms there run on vectors of
-/// 8 tiles for its 2 per row.
+/// against the direct tap tiles' 22 and 34 (its transforms run per image, on vectors of 8 tiles
+/// for a 7×7 map's 2 per row; not profiled further).
 pub fn weight_gradient_pays(c: &Correlation) -> bool {
     pays(c) && c.out_h >= 15 && c.out_w >= 15
 }
