@@ -762,30 +762,45 @@ fn flatten_output_grad(c: &Correlation, dy: &[f32], flat: &mut [f32]) {
 /// `input[i][r - top][x - left]` (at `i * channel_stride + r * padded_w + x`), zero outside the
 /// input; zeros between the channels and after the last one.
 pub(super) fn pad_input(c: &Correlation, input: &[f32], padded: &mut [f32]) {
+    pad_images(c, 1, 0, input, padded);
+}
+
+/// [`pad_input`] for `images` images side by side (one after another in `input`), image `k`'s
+/// column `x` at column `k · slot + x` of each padded row; each image's input columns clipped to
+/// the row (one image) or to its slot. Every value is written once.
+pub(super) fn pad_images(
+    c: &Correlation,
+    images: usize,
+    slot: usize,
+    input: &[f32],
+    padded: &mut [f32],
+) {
+    assert_eq!(input.len(), images * c.input_len());
     let (pw, plane, stride) = (c.padded_w(), c.plane(), c.channel_stride());
-    let tail_start = c.c_in * stride;
-    padded[tail_start..].fill(0.0);
-    if c.in_h == 0 || c.in_w == 0 {
-        padded[..tail_start].fill(0.0);
-        return;
-    }
-    // Input columns [x0, x1) land on padded columns [x0 + left, x1 + left), clipped to the row.
-    let x1 = c.in_w.min(pw.saturating_sub(c.left));
-    for (i, channel) in padded[..tail_start].chunks_mut(stride).enumerate() {
-        let src = &input[i * c.in_h * c.in_w..][..c.in_h * c.in_w];
-        let (channel, gap) = channel.split_at_mut(plane);
+    let room = if images == 1 { pw } else { slot };
+    // Input columns [0, width) land on padded columns [left, left + width) of the image's room.
+    let width = c.in_w.min(room.saturating_sub(c.left));
+    let (in_plane, image) = (c.in_h * c.in_w, c.input_len());
+    let tail = c.c_in * stride;
+    padded[tail..].fill(0.0);
+    for (i, channel) in padded[..tail].chunks_mut(stride).enumerate() {
+        let (rows, gap) = channel.split_at_mut(plane);
         gap.fill(0.0);
-        for (r, row) in channel.chunks_mut(pw).enumerate() {
-            let iy = r.checked_sub(c.top).filter(|&iy| iy < c.in_h);
-            match iy {
-                Some(iy) if x1 > 0 => {
-                    let left = c.left.min(pw);
-                    row[..left].fill(0.0);
-                    row[left..left + x1].copy_from_slice(&src[iy * c.in_w..][..x1]);
-                    row[left + x1..].fill(0.0);
-                }
-                _ => row.fill(0.0),
+        for (r, row) in rows.chunks_mut(pw).enumerate() {
+            let Some(y) = r.checked_sub(c.top).filter(|&y| y < c.in_h) else {
+                row.fill(0.0);
+                continue;
+            };
+            // Zeros up to each image's input row, then the row; zeros after the last.
+            let mut at = 0;
+            for k in 0..images {
+                let start = (k * slot + c.left).min(pw);
+                row[at..start].fill(0.0);
+                let src = &input[k * image + i * in_plane + y * c.in_w..][..width];
+                row[start..][..width].copy_from_slice(src);
+                at = start + width;
             }
+            row[at..].fill(0.0);
         }
     }
 }

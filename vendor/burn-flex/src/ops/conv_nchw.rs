@@ -438,8 +438,9 @@ fn phased_forward(
         let x_n = &xs[n * g.in_image()..][..g.in_image()];
         p.forward_image(&kernels, x_n, bs, y, scratch);
     };
+    let (per_image, scratch_len) = (g.out_image(), p.forward_scratch_len());
     // SAFETY: `forward_image` writes every element of its image.
-    let out = unsafe { fill_each_image(g.batch, g.out_image(), p.forward_scratch_len(), image) };
+    let out = unsafe { fill_each_group(g.batch, per_image, 1, scratch_len, image) };
     tensor_from(out, Shape::from(vec![g.batch, g.c_out, g.oh, g.ow]))
 }
 
@@ -495,8 +496,9 @@ fn phased_x_backward(
         let dy_n = &dys[n * g.out_image()..][..g.out_image()];
         p.input_gradient_image(&kernels, dy_n, dx_n, scratch);
     };
+    let (per_image, scratch_len) = (g.in_image(), p.gradient_scratch_len());
     // SAFETY: `input_gradient_image` writes every element of its image.
-    let dx = unsafe { fill_each_image(g.batch, g.in_image(), p.gradient_scratch_len(), image) };
+    let dx = unsafe { fill_each_group(g.batch, per_image, 1, scratch_len, image) };
     tensor_from(dx, Shape::from(vec![g.batch, g.c_in, g.h, g.w]))
 }
 
@@ -755,23 +757,9 @@ fn for_each_image<T: Real, O: Send>(
     out.chunks_mut(per_image).enumerate().for_each(run);
 }
 
-/// A new buffer of `images × per_image` elements, image `n` written by `f(n, out_n, scratch)` as
-/// in [`for_each_image`], without zeroing it first.
-///
-/// # Safety
-/// `f` must write every element of `out_n`.
-unsafe fn fill_each_image(
-    images: usize,
-    per_image: usize,
-    scratch_len: usize,
-    f: impl Fn(usize, &mut [MaybeUninit<f32>], &mut [f32]) + Send + Sync,
-) -> Vec<f32> {
-    // SAFETY: the caller's promise.
-    unsafe { fill_each_group(images, per_image, 1, scratch_len, f) }
-}
-
-/// [`fill_each_image`] with `group` images per call: `f(n, out, scratch)` writes images
-/// `n .. n + group` (fewer in the last call), `out` holding theirs.
+/// A new buffer of `images × per_image` elements written, without zeroing it first, by
+/// `f(n, out, scratch)` for `group` images at a time, in parallel as in [`for_each_image`]:
+/// images `n .. n + group` (fewer in the last call), `out` holding theirs.
 ///
 /// # Safety
 /// `f` must write every element of its `out`.

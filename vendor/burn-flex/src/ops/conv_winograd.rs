@@ -334,7 +334,7 @@ pub fn correlate(
     assert_eq!(kernel.packed.len(), ELEMENTS * len);
     assert!(scratch.len() >= tiles.scratch_len());
     let (padded, rest) = scratch.split_at_mut(tiles.padded().padded_len());
-    pad_strip(&tiles, input, padded);
+    conv_direct::pad_images(&tiles.padded(), images, tiles.slot(), input, padded);
     let (transformed, rest) = rest.split_at_mut(ELEMENTS * p.padded_len());
     let per_element = p.c_out * p.positions();
     let (products, rest) = rest.split_at_mut(ELEMENTS * per_element + LANES);
@@ -353,41 +353,6 @@ pub fn correlate(
             conv_direct::sum_parts(&p, &[part], None, m);
         }
         transform_output(&tiles, block, products, p.positions(), bias, out);
-    }
-}
-
-/// Lays the strip's images out in its padded input ([`Tiles::strip`], [`Tiles::padded`]): row
-/// `r`, column `k · slot + x` of channel `i` holds image `k`'s `input[i][r - top][x - left]`,
-/// zero outside the images; zeros between the channels and after the last one. Each value is
-/// written once (no zero fill under the images).
-fn pad_strip(tiles: &Tiles, input: &[f32], padded: &mut [f32]) {
-    let (c, strip) = (&tiles.c, tiles.padded());
-    let (pw, stride, slot) = (strip.padded_w(), strip.channel_stride(), tiles.slot());
-    // Images side by side must not overlap; one alone only has to fit its row.
-    let room = if tiles.images == 1 { pw } else { slot };
-    assert!(c.left + c.in_w <= room && input.len() == tiles.images * c.input_len());
-    let tail = c.c_in * stride;
-    padded[tail..].fill(0.0);
-    let (plane, image) = (c.in_h * c.in_w, c.input_len());
-    for (i, channel) in padded[..tail].chunks_mut(stride).enumerate() {
-        let (rows, gap) = channel.split_at_mut(strip.plane());
-        gap.fill(0.0);
-        for (r, row) in rows.chunks_mut(pw).enumerate() {
-            let Some(y) = r.checked_sub(c.top).filter(|&y| y < c.in_h) else {
-                row.fill(0.0);
-                continue;
-            };
-            // Zeros up to each image's input row, then the row; zeros after the last.
-            let mut at = 0;
-            for k in 0..tiles.images {
-                let start = k * slot + c.left;
-                row[at..start].fill(0.0);
-                let src = &input[k * image + i * plane + y * c.in_w..][..c.in_w];
-                row[start..][..c.in_w].copy_from_slice(src);
-                at = start + c.in_w;
-            }
-            row[at..].fill(0.0);
-        }
     }
 }
 
