@@ -4,8 +4,9 @@
 //! Burn's default `batch_norm_train` and its backward build the statistics out of tensor ops:
 //! every one swaps the batch and channel axes (a full transposing copy), and the normalisation
 //! and gradient take about ten elementwise passes over the activations. Here each channel's
-//! statistics are sums over its `batch` contiguous planes (`channel_sums`), and the output and
-//! input gradient are one pass each.
+//! statistics are sums over its `batch` contiguous planes (`channel_sums`), and in training the
+//! same task then writes the channel's output or input gradient in one pass, while the planes it
+//! has just summed are still in cache.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -13,7 +14,9 @@ use burn_backend::DType;
 use burn_backend::ops::{BatchNormTrain, BatchNormTrainBackward};
 use burn_std::Shape;
 
-use super::channel_sums::{lane_sum, lane_sum2, per_channel, planes, to64};
+use core::mem::MaybeUninit;
+
+use super::channel_sums::{lane_sum, lane_sum_and_dot, per_channel_mut, planes, to64};
 use super::conv_nchw::{Real, half_casts, tensor_from};
 
 use crate::{Flex, FlexTensor};
@@ -56,12 +59,9 @@ fn map_planes<T: Real, C: Copy + Sync>(
     assert_eq!(a.len(), b.len());
     let mut out: Vec<T> = Vec::with_capacity(a.len());
     if plane > 0 {
-        let fill = |(i, o): (usize, &mut [core::mem::MaybeUninit<T>])| {
-            let c = coef[i % channels];
-            let range = i * plane..i * plane + o.len();
-            for (o, (&u, &v)) in o.iter_mut().zip(a[range.clone()].iter().zip(&b[range])) {
-                o.write(f(c, u, v));
-            }
+        let fill = |(i, o): (usize, &mut [MaybeUninit<T>])| {
+            let (k, range) = (coef[i % channels], i * plane..i * plane + o.len());
+            write_plane(o, &a[range.clone()], &b[range], |u, v| f(k, u, v));
         };
         let spare = &mut out.spare_capacity_mut()[..a.len()];
         #[cfg(feature = "rayon")]
@@ -76,6 +76,42 @@ fn map_planes<T: Real, C: Copy + Sync>(
     // of its chunk (the inputs are as long as the output); with `plane == 0` the length is 0.
     unsafe { out.set_len(if plane > 0 { a.len() } else { 0 }) };
     out
+}
+
+/// `out[j] = f(a[j], b[j])` over one plane (every slot of `out`, as long as the inputs).
+fn write_plane<T: Real>(out: &mut [MaybeUninit<T>], a: &[T], b: &[T], f: impl Fn(T, T) -> T) {
+    assert!(a.len() == out.len() && b.len() == out.len());
+    for (o, (&u, &v)) in out.iter_mut().zip(a.iter().zip(b)) {
+        o.write(f(u, v));
+    }
+}
+
+/// A new NCHW buffer of `d`'s shape, channel by channel in parallel: `coef(c)` (which may sum
+/// over the channel's planes) gives the channel's map coefficients `K` and a result `R`, then
+/// `out[j] = f(K, a[j], b[j])` over its planes, which its sums have just brought into cache (a
+/// map of its own, plane by plane, read them again from memory). The results in channel order.
+fn map_by_channel<T: Real, K: Copy, R: Send>(
+    a: &[T],
+    b: &[T],
+    d @ (batch, channels, plane): (usize, usize, usize),
+    coef: impl Fn(usize) -> (K, R) + Sync + Send,
+    f: impl Fn(K, T, T) -> T + Sync + Send,
+) -> (Vec<T>, Vec<R>) {
+    let len = batch * channels * plane;
+    assert!(a.len() == len && b.len() == len);
+    let mut out: Vec<T> = Vec::with_capacity(len);
+    let results = per_channel_mut(&mut out.spare_capacity_mut()[..len], d, |c, outs| {
+        let (k, r) = coef(c);
+        let inputs = planes(a, d, c).zip(planes(b, d, c));
+        for (o, (u, v)) in outs.into_iter().zip(inputs) {
+            write_plane(o, u, v, |u, v| f(k, u, v));
+        }
+        r
+    });
+    // SAFETY: `per_channel_mut` hands each of the `batch · channels` planes of the `len` slots to
+    // one call, which writes every slot of each (`write_plane`; the inputs have the same shape).
+    unsafe { out.set_len(len) };
+    (out, results)
 }
 
 /// `y = x * scale[c] + shift[c]`, one pass.
@@ -164,29 +200,32 @@ fn train_typed<T: Real>(
     epsilon: f64,
 ) -> BatchNormTrain<Flex> {
     let shape = x.layout().shape().clone();
-    let d @ (batch, channels, plane) = dims(&shape);
+    let d @ (batch, _, plane) = dims(&shape);
     let count = (batch * plane).max(1) as f64;
     let x = x.to_contiguous();
     let xs: &[T] = x.as_slice().expect("contiguous");
-    // Two passes per channel (mean, then squared deviations) for an accurate variance; each
-    // plane is summed in f32 lanes, the planes in f64.
-    let stats: Vec<(f64, f64)> = per_channel(channels, |c| {
-        let mean = planes(xs, d, c).map(|p| lane_sum(p, |v| v)).sum::<f64>() / count;
-        let m = T::from(mean).unwrap_or(T::nan());
-        let var = planes(xs, d, c)
-            .map(|p| lane_sum(p, |v| (v - m) * (v - m)))
-            .sum::<f64>()
-            / count;
-        (mean, var)
-    });
     let (gamma, beta) = (values(&gamma), values(&beta));
-    let scale: Vec<f64> = (0..channels)
-        .map(|c| gamma[c] / (stats[c].1 + epsilon).sqrt())
-        .collect();
-    let shift: Vec<f64> = (0..channels)
-        .map(|c| beta[c] - stats[c].0 * scale[c])
-        .collect();
-    let output = affine::<T>(xs, &shape, &scale, &shift);
+    let t = |v: f64| T::from(v).unwrap_or(T::nan());
+    // Per channel, two passes (mean, then squared deviations) for an accurate variance, each
+    // plane summed in f32 lanes, the planes in f64; then the output, `x · scale + shift`.
+    let (output, stats) = map_by_channel(
+        xs,
+        xs,
+        d,
+        |c| {
+            let mean = planes(xs, d, c).map(|p| lane_sum(p, |v| v)).sum::<f64>() / count;
+            let m = t(mean);
+            let var = planes(xs, d, c)
+                .map(|p| lane_sum(p, |v| (v - m) * (v - m)))
+                .sum::<f64>()
+                / count;
+            let scale = gamma[c] / (var + epsilon).sqrt();
+            let shift = beta[c] - mean * scale;
+            ((t(scale), t(shift)), (mean, var))
+        },
+        |(a, b), v, _| v * a + b,
+    );
+    let output = tensor_from(output, shape);
     let mean: Vec<f64> = stats.iter().map(|s| s.0).collect();
     let var: Vec<f64> = stats.iter().map(|s| s.1).collect();
     BatchNormTrain::new(
@@ -233,7 +272,7 @@ fn backward_typed<T: Real>(
     output_grad: FlexTensor,
 ) -> BatchNormTrainBackward<Flex> {
     let shape = x.layout().shape().clone();
-    let d @ (batch, channels, plane) = dims(&shape);
+    let d @ (batch, _, plane) = dims(&shape);
     let count = (batch * plane).max(1) as f64;
     let (x, dy) = (x.to_contiguous(), output_grad.to_contiguous());
     let (xs, dys): (&[T], &[T]) = (
@@ -242,30 +281,29 @@ fn backward_typed<T: Real>(
     );
     let (gamma, mean, var) = (values(&gamma), values(&mean), values(&variance));
     let inv_std: Vec<f64> = var.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
-    // Per channel: Σ dy (beta's gradient) and Σ dy·x̂ (gamma's) = Σ dy·(x - mean) / σ.
-    let sums: Vec<(f64, f64)> = per_channel(channels, |c| {
-        let m = T::from(mean[c]).unwrap_or(T::nan());
-        planes(xs, d, c)
-            .zip(planes(dys, d, c))
-            .fold((0.0, 0.0), |(s, sx), (xp, dp)| {
-                let (a, b) = lane_sum2(dp, xp, |g, x| (g, g * (x - m)));
-                (s + a, sx + b * inv_std[c])
-            })
-    });
-    // dx = k·dy + a·x + b per channel, with k = γ/σ, a = -k·mean(dy·x̂)/σ,
-    // b = -k·mean(dy) - a·mean.
-    let coef: Vec<(T, T, T)> = (0..channels)
-        .map(|c| {
+    let t = |v: f64| T::from(v).unwrap_or(T::nan());
+    // Per channel: Σ dy (beta's gradient) and Σ dy·x̂ (gamma's) = Σ dy·(x - mean) / σ; then
+    // dx = k·dy + a·x + b, with k = γ/σ, a = -k·mean(dy·x̂)/σ, b = -k·mean(dy) - a·mean.
+    let (dx, sums) = map_by_channel(
+        dys,
+        xs,
+        d,
+        |c| {
+            let m = t(mean[c]);
+            let (s, sx) =
+                planes(xs, d, c)
+                    .zip(planes(dys, d, c))
+                    .fold((0.0, 0.0), |(s, sx), (xp, dp)| {
+                        let (a, b) = lane_sum_and_dot(dp, xp, m);
+                        (s + a, sx + b * inv_std[c])
+                    });
             let k = gamma[c] * inv_std[c];
-            let a = -k * sums[c].1 / count * inv_std[c];
-            let b = -k * sums[c].0 / count - a * mean[c];
-            let t = |v: f64| T::from(v).unwrap_or(T::nan());
-            (t(k), t(a), t(b))
-        })
-        .collect();
-    let dx = map_planes(dys, xs, (channels, plane), &coef, |(k, a, b), g, x| {
-        k * g + a * x + b
-    });
+            let a = -k * sx / count * inv_std[c];
+            let b = -k * s / count - a * mean[c];
+            ((t(k), t(a), t(b)), (s, sx))
+        },
+        |(k, a, b), g, x| k * g + a * x + b,
+    );
     let beta_grad: Vec<f64> = sums.iter().map(|s| s.0).collect();
     let gamma_grad: Vec<f64> = sums.iter().map(|s| s.1).collect();
     BatchNormTrainBackward::new(
