@@ -206,7 +206,7 @@ impl Tiles {
     /// image are zeros or unread (`left + in_w ≤ slot`: its input ends in its slot; the last
     /// valid output's last tap, `out_w + kw - 2`, before the next image's input); else one.
     fn forward_group(&self) -> usize {
-        let (c, slot) = (&self.c, TILE_W * self.across);
+        let (c, slot) = (&self.c, self.slot());
         let shared = c.left + c.in_w <= slot && c.out_w + c.kw <= slot + c.left + 1;
         if self.block_rows < self.down || slot % LANES != 0 || !shared {
             1
