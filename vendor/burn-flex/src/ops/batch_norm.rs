@@ -48,7 +48,8 @@ fn channel_tensor<T: Real>(v: &[f64]) -> FlexTensor {
 }
 
 /// A new NCHW buffer with `out[j] = f(coef[channel], a[j], b[j])`, written once, plane by plane
-/// in parallel (no copy of an input made first).
+/// in parallel (no copy of an input made first). Inference's map: with nothing to sum first, this
+/// order (memory order) measured faster than [`map_by_channel`]'s.
 fn map_planes<T: Real, C: Copy + Sync>(
     a: &[T],
     b: &[T],
