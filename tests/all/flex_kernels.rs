@@ -390,6 +390,25 @@ fn convolutions_and_their_gradients_match_the_definition() {
             pad: 0,
             ..base
         },
+        // Stride 2 on rows of 37 (odd "same" padding) and 32 ("valid", as in the model): each
+        // row's phase columns gathered by whole vectors, then one by one.
+        Conv {
+            c: 16,
+            h: 9,
+            w: 37,
+            out: 20,
+            stride: 2,
+            ..base
+        },
+        Conv {
+            c: 16,
+            h: 8,
+            w: 32,
+            out: 20,
+            stride: 2,
+            pad: 0,
+            ..base
+        },
         // Stride 2 through phases with more input channels than one channel block, and a 5×5
         // kernel (phase sub-kernels of 3×3, 3×2, 2×3 and 2×2, the middle two read at run time).
         Conv {

@@ -189,9 +189,12 @@ impl Geometry {
             out_w: self.ow,
         })
     }
-    /// Index of weight `[o][i][ky][kx]`.
-    fn weight_index(&self, o: usize, i: usize, ky: usize, kx: usize) -> usize {
-        ((o * self.c_in_group() + i) * self.kh + ky) * self.kw + kx
+    /// Weight `[o][i][ky][kx]` of `ws`, what the kernels are packed from, the strides taken once:
+    /// a division by the groups for every weight made the (serial) packing ≈ 5.5 % of a 144 → 96
+    /// stride-2 forward pass or input gradient, ≈ 3.7 % without.
+    fn weights<'a>(&self, ws: &'a [f32]) -> impl Fn(usize, usize, usize, usize) -> f32 + Copy + 'a {
+        let (c_in, kh, kw) = (self.c_in_group(), self.kh, self.kw);
+        move |o, i, ky, kx| ws[((o * c_in + i) * kh + ky) * kw + kx]
     }
     /// Length of one image's im2col matrix (none for a pointwise convolution).
     fn col_len(&self) -> usize {
@@ -414,7 +417,7 @@ fn direct_forward(
     let xs: &[f32] = x.as_slice().expect("contiguous");
     let ws: &[f32] = weight.as_slice().expect("contiguous");
     let bs: Option<&[f32]> = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
-    let kernel = Prepared::new(c, |o, i, ky, kx| ws[g.weight_index(o, i, ky, kx)]);
+    let kernel = Prepared::new(c, g.weights(ws));
     let out = kernel.correlate_batch(c, g.batch, xs, bs);
     tensor_from(out, Shape::from(vec![g.batch, g.c_out, g.oh, g.ow]))
 }
@@ -432,7 +435,7 @@ fn phased_forward(
     let xs: &[f32] = x.as_slice().expect("contiguous");
     let ws: &[f32] = weight.as_slice().expect("contiguous");
     let bs: Option<&[f32]> = bias.as_ref().map(|b| b.as_slice().expect("contiguous"));
-    let w = |o, i, ky, kx| ws[g.weight_index(o, i, ky, kx)];
+    let w = g.weights(ws);
     let kernels: Vec<_> = p.phases().map(|ph| p.forward_kernel(ph, w)).collect();
     let image = |n: usize, y: &mut [MaybeUninit<f32>], scratch: &mut [f32]| {
         let x_n = &xs[n * g.in_image()..][..g.in_image()];
@@ -469,9 +472,8 @@ fn direct_x_backward(
     let ws: &[f32] = weight.as_slice().expect("contiguous");
     let dys: &[f32] = output_grad.as_slice().expect("contiguous");
     // Output channel `ci`, input channel `co`: the forward kernel turned 180°.
-    let kernel = Prepared::new(&c, |ci, co, ky, kx| {
-        ws[g.weight_index(co, ci, g.kh - 1 - ky, g.kw - 1 - kx)]
-    });
+    let w = g.weights(ws);
+    let kernel = Prepared::new(&c, |ci, co, ky, kx| w(co, ci, g.kh - 1 - ky, g.kw - 1 - kx));
     let dx = kernel.correlate_batch(&c, g.batch, dys, None);
     Ok(tensor_from(dx, x_shape.clone()))
 }
@@ -487,7 +489,7 @@ fn phased_x_backward(
     let (weight, output_grad) = (weight.to_contiguous(), output_grad.to_contiguous());
     let ws: &[f32] = weight.as_slice().expect("contiguous");
     let dys: &[f32] = output_grad.as_slice().expect("contiguous");
-    let w = |o, i, ky, kx| ws[g.weight_index(o, i, ky, kx)];
+    let w = g.weights(ws);
     let kernels: Vec<_> = p
         .phases()
         .map(|ph| p.input_gradient_kernel(ph, w))
