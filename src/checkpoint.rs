@@ -153,17 +153,35 @@ fn prune(root: &Path, keep: usize, history: &History) -> Result<()> {
     let entries = std::fs::read_dir(root).map_err(|e| Error::io("cannot list", root, e))?;
     for entry in entries.filter_map(|e| e.ok()) {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let leftover = name.starts_with('.') && (name.ends_with(".tmp") || name.ends_with(".old"));
-        let dropped = name.starts_with("epoch-") && !kept.contains(&name);
-        let path = entry.path();
-        if dropped {
+        if name.starts_with("epoch-") && !kept.contains(&name) {
             // renamed first: a crash while deleting leaves a hidden leftover, never a checkpoint
             // with files missing under its final name
-            let hidden = root.join(format!(".{name}.old"));
+            let (path, hidden) = (entry.path(), root.join(format!(".{name}.old")));
             std::fs::rename(&path, &hidden).map_err(|e| Error::io("cannot remove", &path, e))?;
             remove(&hidden)?;
-        } else if leftover {
-            remove(&path)?;
+        }
+    }
+    remove_leftovers_in(root)
+}
+
+/// Remove what interrupted checkpoint writes and removals left in `output/checkpoints/`. A run
+/// resumed after its last epoch writes no checkpoint (whose [`save`] would do it), so a resume
+/// does it first.
+pub fn remove_leftovers(output: &Path) -> Result<()> {
+    let root = output.join(CHECKPOINTS);
+    match root.is_dir() {
+        true => remove_leftovers_in(&root),
+        false => Ok(()), // no checkpoint written yet: nothing left behind
+    }
+}
+
+/// Remove the hidden `.tmp` and `.old` folders in `root`.
+fn remove_leftovers_in(root: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(root).map_err(|e| Error::io("cannot list", root, e))?;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && (name.ends_with(".tmp") || name.ends_with(".old")) {
+            remove(&entry.path())?;
         }
     }
     Ok(())

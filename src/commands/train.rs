@@ -107,6 +107,7 @@ impl<'a> Run<'a> {
         let saved = checkpoint.restore(state)?;
         resume::check_same_data(&saved, &self.info, &self.config.data.path)?;
         resume::check_epochs(self.config.training.epochs, &state.position)?;
+        checkpoint::remove_leftovers(self.session.out.dir())?;
         let position = &state.position;
         let within = match position.batches_done {
             0 => String::new(),

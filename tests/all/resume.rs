@@ -70,8 +70,21 @@ fn a_resumed_run_continues_exactly_where_the_checkpoint_left_off() {
         .flag("--data", &other)
         .args(&["--epochs", "5"])
         .fails("is not the one the checkpoint was trained on");
-    // resuming a finished run only rewrites its results, identically
+    // resuming a finished run only rewrites its results, identically, and removes what a
+    // process killed inside a checkpoint write or removal left (it writes no checkpoint to do
+    // that on the way)
+    let leftovers = [".epoch-0001.old", ".epoch-0002-batch-00001.tmp"];
+    for name in leftovers {
+        std::fs::create_dir_all(parts.join("checkpoints").join(name).join("inner")).unwrap();
+    }
     resume(&parts).ok();
+    for name in leftovers {
+        assert!(
+            !parts.join("checkpoints").join(name).exists(),
+            "{name} left"
+        );
+    }
+    assert!(parts.join("checkpoints/epoch-0004").is_dir());
     assert_eq!(
         std::fs::read_to_string(parts.join("predictions.csv")).unwrap(),
         std::fs::read_to_string(whole.join("predictions.csv")).unwrap()
