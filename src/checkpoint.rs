@@ -169,9 +169,11 @@ fn prune(root: &Path, keep: usize, history: &History) -> Result<()> {
 /// does it first.
 pub fn remove_leftovers(output: &Path) -> Result<()> {
     let root = output.join(CHECKPOINTS);
-    match root.is_dir() {
-        true => remove_leftovers_in(&root),
-        false => Ok(()), // no checkpoint written yet: nothing left behind
+    // without a checkpoints folder nothing was written, so nothing was left behind
+    if root.is_dir() {
+        remove_leftovers_in(&root)
+    } else {
+        Ok(())
     }
 }
 
