@@ -106,12 +106,22 @@ fn sync(path: &Path) -> Result<()> {
         .map_err(|e| Error::io("cannot flush", path, e))
 }
 
+/// The names of the entries in `root`; an entry that cannot be read is an error, not skipped.
+fn entry_names(root: &Path) -> Result<Vec<String>> {
+    let list_error = |e| Error::io("cannot list", root, e);
+    std::fs::read_dir(root)
+        .map_err(list_error)?
+        .map(|entry| {
+            let entry = entry.map_err(list_error)?;
+            Ok(entry.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
 /// Complete checkpoints in `root`, oldest first.
 fn complete(root: &Path) -> Result<Vec<String>> {
-    let entries = std::fs::read_dir(root).map_err(|e| Error::io("cannot list", root, e))?;
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+    let mut names: Vec<String> = entry_names(root)?
+        .into_iter()
         .filter(|n| n.starts_with("epoch-") && root.join(n).join(STATE).is_file())
         .collect();
     names.sort();
@@ -150,13 +160,11 @@ pub fn kept(names: &[String], keep: usize, best: Option<usize>) -> Vec<String> {
 fn prune(root: &Path, keep: usize, history: &History) -> Result<()> {
     let names = complete(root)?;
     let kept = kept(&names, keep, best_epoch(history));
-    let entries = std::fs::read_dir(root).map_err(|e| Error::io("cannot list", root, e))?;
-    for entry in entries.filter_map(|e| e.ok()) {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for name in entry_names(root)? {
         if name.starts_with("epoch-") && !kept.contains(&name) {
             // renamed first: a crash while deleting leaves a hidden leftover, never a checkpoint
             // with files missing under its final name
-            let (path, hidden) = (entry.path(), root.join(format!(".{name}.old")));
+            let (path, hidden) = (root.join(&name), root.join(format!(".{name}.old")));
             std::fs::rename(&path, &hidden).map_err(|e| Error::io("cannot remove", &path, e))?;
             remove(&hidden)?;
         }
@@ -179,11 +187,9 @@ pub fn remove_leftovers(output: &Path) -> Result<()> {
 
 /// Remove the hidden `.tmp` and `.old` folders in `root`.
 fn remove_leftovers_in(root: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(root).map_err(|e| Error::io("cannot list", root, e))?;
-    for entry in entries.filter_map(|e| e.ok()) {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for name in entry_names(root)? {
         if name.starts_with('.') && (name.ends_with(".tmp") || name.ends_with(".old")) {
-            remove(&entry.path())?;
+            remove(&root.join(name))?;
         }
     }
     Ok(())
