@@ -358,6 +358,12 @@ pub fn pack_kernel(c: &Correlation, value: impl Fn(usize, usize, usize, usize) -
     packed
 }
 
+/// The blocks of output channels that [`pack_kernel`] lays out one after another, each
+/// `[i][ky][kx][row]`: a caller can write a kernel in that layout as it computes it.
+pub fn kernel_row_blocks(c_out: usize) -> impl Iterator<Item = Range<usize>> {
+    kernels().expect("AVX2 and FMA").row_blocks(c_out)
+}
+
 /// Correlates one image (`c_in × in_h × in_w`) with a kernel packed by [`pack_kernel`] into
 /// `out` (`c_out × out_h × out_w`), adding `bias[o]` to channel `o`. Writes every element of
 /// `out`, so it may start uninitialised (no zero fill of a fresh output first). Call only when
