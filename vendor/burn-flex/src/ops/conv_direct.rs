@@ -340,17 +340,19 @@ pub fn pointwise_pays() -> bool {
     kernels() == Some(Kernels::Avx512)
 }
 
-/// Packs the kernel `value(o, i, ky, kx)` for [`correlate`]: blocks of output channels
-/// ([`Kernels::row_blocks`]), each laid out `[i][ky][kx][row]`, so that the micro-kernel
-/// reads it sequentially.
+/// Packs the kernel `value(o, i, ky, kx)` for [`correlate`] in the [`KernelLayout`] the
+/// micro-kernel reads sequentially.
 pub fn pack_kernel(c: &Correlation, value: impl Fn(usize, usize, usize, usize) -> f32) -> Vec<f32> {
-    let kernels = kernels().expect("AVX2 and FMA");
-    let mut packed = Vec::with_capacity(c.kernel_len());
-    for rows in kernels.row_blocks(c.c_out) {
+    let layout = KernelLayout {
+        c_in: c.c_in,
+        taps: c.taps(),
+    };
+    let mut packed = alloc::vec![0.0f32; c.kernel_len()];
+    for rows in kernel_row_blocks(c.c_out) {
         for i in 0..c.c_in {
-            for ky in 0..c.kh {
-                for kx in 0..c.kw {
-                    packed.extend(rows.clone().map(|o| value(o, i, ky, kx)));
+            for tap in 0..layout.taps {
+                for o in rows.clone() {
+                    packed[layout.at(&rows, i, tap, o)] = value(o, i, tap / c.kw, tap % c.kw);
                 }
             }
         }
@@ -358,10 +360,28 @@ pub fn pack_kernel(c: &Correlation, value: impl Fn(usize, usize, usize, usize) -
     packed
 }
 
-/// The blocks of output channels that [`pack_kernel`] lays out one after another, each
-/// `[i][ky][kx][row]`: a caller can write a kernel in that layout as it computes it.
+/// The blocks of output channels that a packed kernel ([`KernelLayout`]) lays out one after
+/// another: a caller can write a kernel in that layout as it computes it.
 pub fn kernel_row_blocks(c_out: usize) -> impl Iterator<Item = Range<usize>> {
     kernels().expect("AVX2 and FMA").row_blocks(c_out)
+}
+
+/// The packed kernel's layout: blocks of output channels ([`kernel_row_blocks`]) one after
+/// another, each `[i][tap][row]`, taps row-major (`ky · kw + kx`).
+#[derive(Clone, Copy)]
+pub struct KernelLayout {
+    pub c_in: usize,
+    /// Taps per (output, input) channel pair: `kh · kw`.
+    pub taps: usize,
+}
+
+impl KernelLayout {
+    /// Where the weight of output channel `o` (in the block `rows`), input channel `i` and tap
+    /// `tap` goes.
+    pub fn at(self, rows: &Range<usize>, i: usize, tap: usize, o: usize) -> usize {
+        debug_assert!(rows.contains(&o) && i < self.c_in && tap < self.taps);
+        rows.start * self.c_in * self.taps + (i * self.taps + tap) * rows.len() + o - rows.start
+    }
 }
 
 /// Correlates one image (`c_in × in_h × in_w`) with a kernel packed by [`pack_kernel`] into

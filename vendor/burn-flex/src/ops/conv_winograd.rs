@@ -276,22 +276,19 @@ pub fn transform_kernel(
     let (c_in, c_out) = (c.c_in, c.c_out);
     let len = Tiles::new(c).products().kernel_len();
     let mut packed = alloc::vec![0.0f32; ELEMENTS * len];
+    // Each element's kernel is a 1×1 one: `c_out × c_in` values.
+    let layout = conv_direct::KernelLayout { c_in, taps: 1 };
     for rows in conv_direct::kernel_row_blocks(c_out) {
         for i in 0..c_in {
             for o0 in rows.clone().step_by(LANES) {
                 let count = LANES.min(rows.end - o0);
-                let mut g = [[0.0f32; LANES]; 9];
-                for (tap, g) in g.iter_mut().enumerate() {
-                    for (k, g) in g[..count].iter_mut().enumerate() {
-                        *g = value(o0 + k, i, tap / 3, tap % 3);
-                    }
-                }
+                let g = gather_taps(&value, o0..o0 + count, i);
                 // SAFETY: the CPU has AVX2 and FMA (`pays` checked `conv_direct::available`).
                 #[cfg(target_arch = "x86_64")]
                 let transformed = unsafe { avx2::kernel(&g) };
                 #[cfg(not(target_arch = "x86_64"))]
                 let transformed: [[f32; LANES]; ELEMENTS] = unreachable!("pays() needs AVX2");
-                let at = rows.start * c_in + i * rows.len() + o0 - rows.start;
+                let at = layout.at(&rows, i, 0, o0);
                 for (u_e, t) in packed.chunks_exact_mut(len).zip(&transformed) {
                     u_e[at..][..count].copy_from_slice(&t[..count]);
                 }
@@ -299,6 +296,22 @@ pub fn transform_kernel(
         }
     }
     Kernel { packed }
+}
+
+/// The 9 taps `g[ky · 3 + kx]` of input channel `i` for the output channels `outputs` (at most
+/// [`LANES`], one per lane; lanes past them zero).
+fn gather_taps(
+    value: &impl Fn(usize, usize, usize, usize) -> f32,
+    outputs: Range<usize>,
+    i: usize,
+) -> [[f32; LANES]; 9] {
+    let mut g = [[0.0f32; LANES]; 9];
+    for (tap, g) in g.iter_mut().enumerate() {
+        for (g, o) in g.iter_mut().zip(outputs.clone()) {
+            *g = value(o, i, tap / 3, tap % 3);
+        }
+    }
+    g
 }
 
 /// Images per call of [`correlate`] (the batch's last call may take fewer).
