@@ -474,10 +474,12 @@ fn convolutions_match_the_definition_on_every_kernel_set() {
 /// Batch normalisation in training (batch statistics) and inference (given statistics), and the
 /// training gradients of `Σ y·r` for input, gamma and beta, against the definition. Planes of 15
 /// values (shorter than the sums' 16 lanes: all in the tail) and of 42 (two whole chunks, on
-/// vectors where the CPU has AVX, and a tail of 10).
+/// vectors where the CPU has AVX, and a tail of 10), both normalised in memory order; of 90 (the
+/// forward pass channel by channel, the gradient in memory order) and of 552 (both channel by
+/// channel).
 #[test]
 fn batch_norm_and_its_gradients_match_the_definition() {
-    for shape in [(3, 4, 5, 3), (5, 3, 6, 7)] {
+    for shape in [(3, 4, 5, 3), (5, 3, 6, 7), (3, 4, 9, 10), (2, 3, 23, 24)] {
         check_batch_norm(shape);
     }
 }
