@@ -267,16 +267,17 @@ fn train_typed<T: Real>(
     let normalise = |(a, b): (T, T), v: T, _| v * a + b;
     // Per channel, two passes (mean, then squared deviations) for an accurate variance, each
     // plane summed in f32 lanes, the planes in f64 in image order; then the output.
+    let sum = |p: &[T]| lane_sum(p, |v| v);
+    let deviations = |p: &[T], m: T| lane_sum(p, |v| (v - m) * (v - m));
     let (output, stats) = if in_memory_order(plane, FORWARD_SMALL_PLANE) {
         let channel_means = |sums: &[f64]| -> Vec<f64> {
             (0..channels)
                 .map(|c| of_channel(sums, channels, c).sum::<f64>() / count)
                 .collect()
         };
-        let means = channel_means(&plane_results(xs, xs, plane, |_, p, _| lane_sum(p, |v| v)));
+        let means = channel_means(&plane_results(xs, xs, plane, |_, p, _| sum(p)));
         let vars = channel_means(&plane_results(xs, xs, plane, |i, p, _| {
-            let m = t(means[i % channels]);
-            lane_sum(p, |v| (v - m) * (v - m))
+            deviations(p, t(means[i % channels]))
         }));
         let (coefs, stats): (Vec<_>, Vec<_>) =
             (0..channels).map(|c| coef(c, means[c], vars[c])).unzip();
@@ -288,12 +289,9 @@ fn train_typed<T: Real>(
             xs,
             d,
             |c| {
-                let mean = planes(xs, d, c).map(|p| lane_sum(p, |v| v)).sum::<f64>() / count;
+                let mean = planes(xs, d, c).map(sum).sum::<f64>() / count;
                 let m = t(mean);
-                let var = planes(xs, d, c)
-                    .map(|p| lane_sum(p, |v| (v - m) * (v - m)))
-                    .sum::<f64>()
-                    / count;
+                let var = planes(xs, d, c).map(|p| deviations(p, m)).sum::<f64>() / count;
                 coef(c, mean, var)
             },
             normalise,
