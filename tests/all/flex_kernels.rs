@@ -345,6 +345,15 @@ fn convolutions_and_their_gradients_match_the_definition() {
             w: 5,
             ..many_channels
         },
+        // 1×1 in place on the AVX2 set too (maps of 1024 positions or more): 33×33, 1089
+        // positions, 68 tiles of 16 (34 of 32 on AVX-512), then one sharing 15 (31) with the last.
+        Conv {
+            k: 1,
+            pad: 0,
+            h: 33,
+            w: 33,
+            ..many_channels
+        },
         // 1×1 weight gradients as AVX-512 tiles of 8 input channels read straight from the input:
         // 21 input channels (8, 8, then 5 with the last read in the missing ones' place), 45
         // output channels (one tile of three vectors), 16×16 maps in groups of 2 and 1 images and

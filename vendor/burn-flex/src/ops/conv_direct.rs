@@ -331,14 +331,23 @@ pub fn available() -> bool {
     kernels().is_some()
 }
 
-/// Whether 1×1 convolutions run faster as direct correlations than as a GEMM: with the AVX-512
-/// set. The AVX2 set's 16 × 6 tiles were slower than the GEMM on the 1×1 shapes (MiniGoogLeNet's,
-/// measured with `FLEX_CONV_KERNELS=avx2`); read in place they were even with it (faster on
-/// 32×32 maps, slower on 7×7), so there those keep the GEMM. (Strided convolutions, as sums over
-/// phases, `conv_phases`, beat im2col + GEMM on both sets.)
-pub fn pointwise_pays() -> bool {
-    kernels() == Some(Kernels::Avx512)
+/// Whether 1×1 convolutions on maps of `positions` run faster as direct correlations, read and
+/// written in place, than as a GEMM: always with the AVX-512 set; with the AVX2 set on maps of
+/// [`AVX2_POINTWISE_POSITIONS`] or more: on MiniGoogLeNet's shapes (`conv_ops`, one thread) its
+/// 16 × 6 tiles beat the GEMM on 32×32 maps and lost on 15×15 and 7×7 (4 tiles of 16 for 49
+/// positions). (Strided convolutions, as sums over phases, `conv_phases`, beat im2col + GEMM on
+/// both sets.)
+pub fn pointwise_pays(positions: usize) -> bool {
+    match kernels() {
+        Some(Kernels::Avx512) => true,
+        Some(Kernels::Avx2) => positions >= AVX2_POINTWISE_POSITIONS,
+        None => false,
+    }
 }
+
+/// Smallest map, in positions, whose 1×1 convolutions take the AVX2 set's direct tiles
+/// ([`pointwise_pays`]): 32×32 measured faster than the GEMM, 15×15 slower.
+const AVX2_POINTWISE_POSITIONS: usize = 1024;
 
 /// Packs the kernel `value(o, i, ky, kx)` for [`correlate`] in the [`KernelLayout`] the
 /// micro-kernel reads sequentially.

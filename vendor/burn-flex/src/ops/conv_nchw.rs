@@ -133,7 +133,7 @@ impl Geometry {
     /// tiles take.
     fn strided_direct(&self) -> Option<Correlation> {
         let eligible = self.correlation_shaped()
-            && (!self.pointwise() || conv_direct::pointwise_pays())
+            && (!self.pointwise() || conv_direct::pointwise_pays(self.h * self.w))
             // the input gradient pads the output gradient by `k - 1 - pad`
             && self.pad[0] < self.kh
             && self.pad[1] < self.kw
