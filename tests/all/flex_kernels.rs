@@ -234,17 +234,19 @@ fn convolutions_and_their_gradients_match_the_definition() {
         // channels than one channel block (32); output channels (and, for the input gradient,
         // input channels) that leave every partial block — AVX-512 tiles of 12 rows then 8, 4, 2
         // and 1, AVX2 of 6 then 4, 2 and 1; maps whose padded rows do not fill whole tiles. The
-        // first two also take the direct weight gradient (16 input channels or more): as dot
-        // products (at least 128 positions) in blocks of 4, 2 and 1 rows, the second with a
-        // kernel row wider than its 3 columns per call; the first as AVX-512 tap tiles of one
-        // 16-lane vector, 3 of its lanes padding.
+        // first two also take the direct weight gradient (16 input channels or more): the first
+        // as tap tiles of one 16-lane vector, 3 of its lanes padding (AVX2: its 37 × 9 columns 6
+        // at a time, tiles spanning two input channels, the last of 3); the second as dot
+        // products (at least 128 positions) in blocks of 4, 2 and 1 rows, with a kernel row wider
+        // than their 3 columns per call.
         many_channels,
         five_by_five,
-        // Weight gradients as AVX-512 tap tiles of two vectors then one (45 output channels in 48
-        // lanes), over 11 chunks of 3 images: on 17×14 maps (too narrow for the Winograd weight
-        // gradient) in groups of 2 and 1 images, on 7×7 maps all 3 at once. On 16×16 maps the
-        // Winograd tiles take it (below). The forward passes and input gradients of all three
-        // run as Winograd tiles, on 17×14 and 7×7 maps several images side by side (below).
+        // Weight gradients as tap tiles (AVX-512: two vectors then one; AVX2: three 16-lane
+        // blocks) for 45 output channels in 48 lanes, over 11 chunks of 3 images: on 17×14 maps
+        // (too narrow for the Winograd weight gradient) in groups of 2 and 1 images, on 7×7 maps
+        // all 3 at once. On 16×16 maps the Winograd tiles take it (below). The forward passes
+        // and input gradients of all three run as Winograd tiles, on 17×14 and 7×7 maps several
+        // images side by side (below).
         Conv {
             n: 33,
             c: 16,
@@ -270,7 +272,7 @@ fn convolutions_and_their_gradients_match_the_definition() {
             ..base
         },
         // The weight gradient's 11 chunk sums added in two parallel blocks: 40 × 9 × 48 =
-        // 17,280 values (AVX-512 tap sums; AVX2 and elsewhere the GEMM's), 16,384 per block.
+        // 17,280 values (the tap tiles' sums; without AVX2 the GEMM's), 16,384 per block.
         Conv {
             n: 33,
             c: 40,
@@ -354,9 +356,9 @@ fn convolutions_and_their_gradients_match_the_definition() {
             w: 33,
             ..many_channels
         },
-        // 1×1 weight gradients as AVX-512 tiles of 8 input channels read straight from the input:
-        // 21 input channels (8, 8, then 5 with the last read in the missing ones' place), 45
-        // output channels (one tile of three vectors), 16×16 maps in groups of 2 and 1 images and
+        // 1×1 weight gradients as tiles of input channels read straight from the input: 21 input
+        // channels (AVX-512: 8, 8, then 5 with the last read in the missing ones' place; AVX2: 6,
+        // 6, 6, then 3), 45 output channels (AVX-512: one tile of three vectors; AVX2: three), 16×16 maps in groups of 2 and 1 images and
         // 7×7 maps all 3 at once.
         Conv {
             n: 33,

@@ -17,16 +17,17 @@
 //! the next tile's input prefetched.
 //!
 //! The weight gradient, `dk[o][i][ky][kx] = Σ_q dy[o][q] · in[i][q + ky · padded_w + kx]`, uses the
-//! same padded input. With AVX-512 and a 3×3 kernel it runs as tap tiles: the output gradient is
-//! transposed so that each position holds a row of output channels, and a micro-kernel keeps
-//! 32 output channels × the 9 taps of one input channel in registers, adding at each position the
+//! same padded input. With a 3×3 kernel it runs as tap tiles: the output gradient is transposed
+//! so that each position holds a row of output channels, and an AVX-512 micro-kernel keeps 32
+//! output channels × the 9 taps of one input channel in registers, adding at each position the
 //! output-gradient vectors times the 9 input values under the taps (broadcast) — the forward
 //! tile's shape, with output channels in the lanes and no horizontal sums; strided convolutions
 //! too (the downsample blocks' stride 2), the tile reading every `s`-th input; 1×1 convolutions
 //! with 8 input channels in the taps' place, read straight from the input (these point tiles also
-//! run the Winograd weight gradient's products, `conv_winograd`, there on AVX2 too: 6 input
-//! channels × 16 output channels in two 8-lane halves). Otherwise (AVX2,
-//! other kernel sizes; stride 1 only) each weight is a dot product of two contiguous runs, the
+//! run the Winograd weight gradient's products, `conv_winograd`). The AVX2 set's tiles hold 16
+//! output channels (two 8-lane halves) × 6 columns: 6 input channels of a 1×1 kernel, or 6
+//! (input channel, tap) pairs of a 3×3 one. Otherwise (other kernel sizes; stride 1 only) each
+//! weight is a dot product of two contiguous runs, the
 //! output gradient laid out in padded rows (zeros in the padding columns), computed 4 output
 //! channels × 3 kernel columns at a time and summed over a chunk of images before its horizontal
 //! sums. The dot products read
@@ -37,8 +38,8 @@
 //! AVX-512F (checked at run time, see [`kernels`]); elsewhere the caller keeps its im2col path.
 //! Each image is computed on one thread in a fixed order, so results do not depend on the number
 //! of threads. Both forward kernel sets add the same products in the same order for every
-//! position, so they give the same bits; the weight gradients of the two sets add in different
-//! orders, so there they differ in rounding.
+//! position, so they give the same bits; so do their weight gradients' tap and point tiles, while
+//! their dot products add in different orders and differ in rounding.
 
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
@@ -60,15 +61,15 @@ const OUTPUT_AHEAD: usize = 2;
 /// maps alike.
 const DOT_ROWS: usize = 4;
 const DOT_COLS: usize = 3;
-/// Output channels per vector of a weight-gradient tap tile (AVX-512), and the vectors of a full
-/// tile: 2 × 9 taps = 18 accumulators.
+/// Output channels per vector of a weight-gradient tap tile (AVX-512; an AVX2 tile takes one, in
+/// two 8-lane halves), and the vectors of a full AVX-512 tile: 2 × 9 taps = 18 accumulators.
 const TAP_LANES: usize = 16;
 const TAP_VECTORS: usize = 2;
 /// Input channels per weight-gradient tile of a 1×1 convolution (AVX-512): 2 × 8 = 16
 /// accumulators, and the 8 channels' base pointers still fit the general registers.
 const POINT_CHANNELS: usize = 8;
-/// Input channels per weight-gradient tile of 1×1 products on AVX2: 6 × 2 vectors = 12 of the
-/// 16 registers as accumulators.
+/// Columns per AVX2 weight-gradient tile (input channels of 1×1 products, (input channel, tap)
+/// pairs of a 3×3 kernel): 6 × 2 vectors = 12 of the 16 registers as accumulators.
 const AVX2_POINT_CHANNELS: usize = 6;
 /// Transposed output gradient per group of images that a tap tile runs over: small maps (7×7)
 /// take several images per tile, so that loading and storing its sums stays a small part.
@@ -165,12 +166,12 @@ impl Correlation {
         }
     }
     fn sums_by_taps(&self) -> bool {
-        kernels().is_some_and(|k| self.by_taps(k))
+        available() && self.by_taps()
     }
-    /// Whether the weight gradient runs as tap tiles: AVX-512 and a 3×3 kernel, or a 1×1 kernel
-    /// at stride 1 (input channels in the taps' place); otherwise as dot products.
-    fn by_taps(&self, kernels: Kernels) -> bool {
-        kernels == Kernels::Avx512 && ((self.kh == 3 && self.kw == 3) || self.pointwise())
+    /// Whether the weight gradient runs as tap tiles: a 3×3 kernel, or a 1×1 kernel at stride 1
+    /// (input channels in the taps' place); otherwise as dot products.
+    fn by_taps(&self) -> bool {
+        (self.kh == 3 && self.kw == 3) || self.pointwise()
     }
     /// Whether [`correlate`] reads the input and writes the output in place
     /// ([`correlate_in_place`]): a 1×1 kernel at stride 1 without padding, on a map of at least
@@ -515,13 +516,10 @@ fn as_uninit(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
 /// than it saves); dot products also need stride 1, a kernel larger than 1×1 (1×1: GEMM's packed
 /// panels were faster) and maps of 128 positions or more (7×7 maps make them too short for their
 /// horizontal sums), tap tiles take 7×7 maps a group of images at a time, stride 2, and 1×1
-/// kernels (where the GEMM runs AVX2 kernels on an AVX-512 CPU).
+/// kernels (on AVX2, as fast as the GEMM on 15×15 and 7×7 maps and faster on 32×32 ones).
 pub fn weight_gradient_pays(c: &Correlation) -> bool {
-    let Some(kernels) = kernels() else {
-        return false;
-    };
     let dots = c.stride == 1 && c.kh * c.kw > 1 && c.out_h * c.out_w >= 128;
-    c.c_in >= 16 && (c.by_taps(kernels) || dots)
+    available() && c.c_in >= 16 && (c.by_taps() || dots)
 }
 
 /// Adds to `sums` (laid out as [`Correlation::weight_sums_len`] says) the kernel gradient's sums
@@ -541,7 +539,7 @@ pub fn weight_gradient(
     assert_eq!(sums.len(), c.weight_sums_len());
     assert!(scratch.len() >= c.weight_scratch_len(images));
     let kernels = kernels().expect("AVX2 and FMA");
-    if c.by_taps(kernels) {
+    if c.by_taps() {
         return weight_gradient_by_taps(c, images, input, out_grad, sums, scratch);
     }
     assert_eq!(c.stride, 1, "dot products need stride 1");
@@ -608,8 +606,10 @@ fn weight_gradient_by_taps(
         if c.pointwise() {
             let inputs = &input[n0 * c.input_len()..][..count * c.input_len()];
             add_point_tiles(c, count, inputs, dyt, sums);
-        } else {
+        } else if kernels() == Some(Kernels::Avx512) {
             add_tap_tiles(c, count, padded, dyt, sums);
+        } else {
+            add_column_tiles(c, count, padded, dyt, sums);
         }
     }
 }
@@ -680,11 +680,55 @@ fn add_tap_tiles(c: &Correlation, images: usize, padded: &[f32], dyt: &[f32], su
                 sums: sums[i * c.taps() * lanes + o0..].as_mut_ptr(),
                 sums_row: lanes,
             };
-            // SAFETY: the caller checked for AVX-512 (`by_taps`); the tile reads and writes
-            // inside the buffers (bounds above).
+            // SAFETY: the caller checked for AVX-512 (`weight_gradient_by_taps`); the tile reads
+            // and writes inside the buffers (bounds above).
             #[cfg(target_arch = "x86_64")]
             unsafe {
                 avx512_taps::tile(&tile, vectors)
+            }
+        }
+    }
+}
+
+/// [`add_tap_tiles`] on AVX2: the sums' rows `j = i · 9 + tap` taken [`AVX2_POINT_CHANNELS`] at
+/// a time (a tile's columns may span two input channels) × 16 output channels, each column
+/// reading the input at its tap's offset ([`ColumnTile`]). Each sum adds the same products in
+/// the same order as the AVX-512 tap tiles, so the two sets give the same bits.
+///
+/// Bounds: those of [`add_tap_tiles`], column `j` reading input channel `j / 9`.
+fn add_column_tiles(c: &Correlation, images: usize, padded: &[f32], dyt: &[f32], sums: &mut [f32]) {
+    let (lanes, hw, pw) = (c.lanes_out(), c.out_h * c.out_w, c.padded_w());
+    assert!(padded.len() >= images * c.padded_len() && c.kh == 3 && c.kw == 3);
+    assert!(dyt.len() >= images * hw * lanes && sums.len() >= c.tap_sums_len());
+    let columns = c.c_in * c.taps();
+    for o0 in (0..lanes).step_by(TAP_LANES) {
+        for j0 in (0..columns).step_by(AVX2_POINT_CHANNELS) {
+            let own = AVX2_POINT_CHANNELS.min(columns - j0);
+            let offsets = core::array::from_fn(|k| {
+                let (i, tap) = ((j0 + k.min(own - 1)) / 9, (j0 + k.min(own - 1)) % 9);
+                i * c.channel_stride() + tap / 3 * pw + tap % 3
+            });
+            let tile = ColumnTile {
+                images,
+                x: padded.as_ptr(),
+                x_stride: c.padded_len(),
+                offsets,
+                own,
+                rows: c.out_h,
+                cols: c.out_w,
+                row_step: c.stride * pw,
+                col_step: c.stride,
+                dy: dyt[o0..].as_ptr(),
+                dy_row: lanes,
+                dy_stride: hw * lanes,
+                sums: sums[j0 * lanes + o0..].as_mut_ptr(),
+                sums_row: lanes,
+            };
+            // SAFETY: the CPU has AVX2 and FMA (`weight_gradient` is called only where the kernels
+            // are `available`); the tile reads and writes inside the buffers (bounds above).
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                avx2_points::tile(&tile)
             }
         }
     }
@@ -777,7 +821,7 @@ unsafe fn point_tiles(all: &PointTile, kernels: Kernels) {
             unsafe {
                 match kernels {
                     Kernels::Avx512 => avx512_taps::point_tile(&tile, vectors),
-                    Kernels::Avx2 => avx2_points::tile(&tile),
+                    Kernels::Avx2 => avx2_points::tile(&ColumnTile::points(&tile)),
                 }
             }
         }
@@ -1296,6 +1340,56 @@ struct PointTile {
     sums_row: usize,
 }
 
+/// One AVX2 weight-gradient tile: 16 output channels (two 8-lane halves) × up to
+/// [`AVX2_POINT_CHANNELS`] columns of sums — input channels of a 1×1 kernel, or (input channel,
+/// tap) pairs of a 3×3 one — column `k` reading the input at `offsets[k]`, summed over the
+/// `rows × cols` positions of `images` images.
+struct ColumnTile {
+    images: usize,
+    /// The first image's input (image `n` at `n * x_stride`).
+    x: *const f32,
+    x_stride: usize,
+    /// Each column's offset from an image's input; those past `own` repeat the last own one.
+    offsets: [usize; AVX2_POINT_CHANNELS],
+    own: usize,
+    /// Position `(y, x)` reads `y * row_step + x * col_step` past each column's offset.
+    rows: usize,
+    cols: usize,
+    row_step: usize,
+    col_step: usize,
+    /// The transposed output gradient, as in [`TapTile`] (position `(y, x)` at row `y * cols + x`).
+    dy: *const f32,
+    dy_row: usize,
+    dy_stride: usize,
+    /// The sums of the first column from the block's first output channel; column `k` at
+    /// `k * sums_row`.
+    sums: *mut f32,
+    sums_row: usize,
+}
+
+impl ColumnTile {
+    /// A point tile's columns: its input channels, `x_row` apart, over one row of positions.
+    fn points(t: &PointTile) -> Self {
+        let own = t.channels;
+        ColumnTile {
+            images: t.images,
+            x: t.x,
+            x_stride: t.x_stride,
+            offsets: core::array::from_fn(|j| j.min(own - 1) * t.x_row),
+            own,
+            rows: 1,
+            cols: t.positions,
+            row_step: 0,
+            col_step: 1,
+            dy: t.dy,
+            dy_row: t.dy_row,
+            dy_stride: t.dy_stride,
+            sums: t.sums,
+            sums_row: t.sums_row,
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512_taps {
     use super::{POINT_CHANNELS, PointTile, TAP_LANES, TapTile};
@@ -1461,45 +1555,62 @@ mod avx2_transpose {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2_points {
-    use super::{AVX2_POINT_CHANNELS, PointTile};
+    use super::{AVX2_POINT_CHANNELS, ColumnTile};
     use core::arch::x86_64::*;
 
     /// For each position: the two 8-lane halves of one [`super::TAP_LANES`] vector of output
-    /// gradient, each multiplied by the [`AVX2_POINT_CHANNELS`] input channels' values there
-    /// (broadcast) into 12 accumulators. A tile of fewer channels reads its last channel in the
+    /// gradient, each multiplied by the [`AVX2_POINT_CHANNELS`] columns' input values there
+    /// (broadcast) into 12 accumulators. A tile of fewer columns reads its last column in the
     /// missing ones' place and stores only its own sums.
     ///
     /// # Safety
     /// The CPU must have AVX2 and FMA; `t` must point into buffers that hold what its fields say,
-    /// with `1 ≤ t.channels ≤ AVX2_POINT_CHANNELS`.
+    /// with `1 ≤ t.own ≤ AVX2_POINT_CHANNELS`.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile(t: &PointTile) {
-        const HALF: usize = 8;
+    pub(super) unsafe fn tile(t: &ColumnTile) {
+        // A compile-time column step for the 1×1 products and stride-1 taps, and stride 2.
         unsafe {
-            let own = t.channels;
-            let offsets: [usize; AVX2_POINT_CHANNELS] =
-                core::array::from_fn(|j| j.min(own - 1) * t.x_row);
+            match t.col_step {
+                1 => run::<1>(t),
+                2 => run::<2>(t),
+                _ => run::<0>(t),
+            }
+        }
+    }
+
+    /// `S` is the column step, or 0 to read it from `t`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn run<const S: usize>(t: &ColumnTile) {
+        const HALF: usize = 8;
+        let step = if S > 0 { S } else { t.col_step };
+        unsafe {
             let mut acc = [[_mm256_setzero_ps(); AVX2_POINT_CHANNELS]; 2];
             for (r, a) in acc.iter_mut().enumerate() {
-                for (j, v) in a.iter_mut().enumerate().take(own) {
+                for (j, v) in a.iter_mut().enumerate().take(t.own) {
                     *v = _mm256_loadu_ps(t.sums.add(j * t.sums_row + r * HALF));
                 }
             }
             for n in 0..t.images {
                 let (xs, dy) = (t.x.add(n * t.x_stride), t.dy.add(n * t.dy_stride));
-                for p in 0..t.positions {
-                    let g = dy.add(p * t.dy_row);
-                    let d = [_mm256_loadu_ps(g), _mm256_loadu_ps(g.add(HALF))];
-                    for (j, &offset) in offsets.iter().enumerate() {
-                        let b = _mm256_broadcast_ss(&*xs.add(offset + p));
-                        for (a, &v) in acc.iter_mut().zip(&d) {
-                            a[j] = _mm256_fmadd_ps(v, b, a[j]);
+                for y in 0..t.rows {
+                    let row = xs.add(y * t.row_step);
+                    let g_row = dy.add(y * t.cols * t.dy_row);
+                    for x in 0..t.cols {
+                        let g = g_row.add(x * t.dy_row);
+                        let d = [_mm256_loadu_ps(g), _mm256_loadu_ps(g.add(HALF))];
+                        let at = row.add(x * step);
+                        for (j, &offset) in t.offsets.iter().enumerate() {
+                            let b = _mm256_broadcast_ss(&*at.add(offset));
+                            for (a, &v) in acc.iter_mut().zip(&d) {
+                                a[j] = _mm256_fmadd_ps(v, b, a[j]);
+                            }
                         }
                     }
                 }
             }
             for (r, a) in acc.iter().enumerate() {
-                for (j, &v) in a.iter().enumerate().take(own) {
+                for (j, &v) in a.iter().enumerate().take(t.own) {
                     _mm256_storeu_ps(t.sums.add(j * t.sums_row + r * HALF), v);
                 }
             }
