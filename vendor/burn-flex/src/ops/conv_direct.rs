@@ -705,8 +705,9 @@ fn add_column_tiles(c: &Correlation, images: usize, padded: &[f32], dyt: &[f32],
         for j0 in (0..columns).step_by(AVX2_POINT_CHANNELS) {
             let own = AVX2_POINT_CHANNELS.min(columns - j0);
             let offsets = core::array::from_fn(|k| {
-                let (i, tap) = ((j0 + k.min(own - 1)) / 9, (j0 + k.min(own - 1)) % 9);
-                i * c.channel_stride() + tap / 3 * pw + tap % 3
+                let j = j0 + k.min(own - 1);
+                let (i, tap) = (j / c.taps(), j % c.taps());
+                i * c.channel_stride() + tap / c.kw * pw + tap % c.kw
             });
             let tile = ColumnTile {
                 images,
