@@ -358,8 +358,8 @@ fn convolutions_and_their_gradients_match_the_definition() {
         },
         // 1×1 weight gradients as tiles of input channels read straight from the input: 21 input
         // channels (AVX-512: 8, 8, then 5 with the last read in the missing ones' place; AVX2: 6,
-        // 6, 6, then 3), 45 output channels (AVX-512: one tile of three vectors; AVX2: three), 16×16 maps in groups of 2 and 1 images and
-        // 7×7 maps all 3 at once.
+        // 6, 6, then 3), 45 output channels (AVX-512: one tile of three vectors; AVX2: three),
+        // 16×16 maps in groups of 2 and 1 images and 7×7 maps all 3 at once.
         Conv {
             n: 33,
             c: 21,

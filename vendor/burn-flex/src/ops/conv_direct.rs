@@ -27,10 +27,9 @@
 //! run the Winograd weight gradient's products, `conv_winograd`). The AVX2 set's tiles hold 16
 //! output channels (two 8-lane halves) × 6 columns: 6 input channels of a 1×1 kernel, or 6
 //! (input channel, tap) pairs of a 3×3 one. Otherwise (other kernel sizes; stride 1 only) each
-//! weight is a dot product of two contiguous runs, the
-//! output gradient laid out in padded rows (zeros in the padding columns), computed 4 output
-//! channels × 3 kernel columns at a time and summed over a chunk of images before its horizontal
-//! sums. The dot products read
+//! weight is a dot product of two contiguous runs, the output gradient laid out in padded rows
+//! (zeros in the padding columns), computed 4 output channels × 3 kernel columns at a time and
+//! summed over a chunk of images before its horizontal sums. The dot products read
 //! 4 output-gradient and 3 input vectors per 12 FMAs, mostly from L2, and ran at about a third
 //! of the FMA peak; the tap tiles read 2 vectors and 9 scalars per 18 FMAs.
 //!
