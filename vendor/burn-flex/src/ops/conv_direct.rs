@@ -112,7 +112,9 @@ impl Correlation {
     fn taps(&self) -> usize {
         self.kh * self.kw
     }
-    /// Output positions computed per channel (padded-row coordinates), whole tiles.
+    /// Output positions per channel of the sums (padded-row coordinates): whole tiles of the
+    /// widest kernel set, of which a sweep computes those that cover `out_h` rows
+    /// ([`Sweep::padded`]).
     pub(super) fn positions(&self) -> usize {
         (self.out_h * self.padded_w()).div_ceil(MAX_TILE) * MAX_TILE
     }
@@ -473,12 +475,13 @@ pub(super) struct Part<'a> {
 }
 
 /// Fills `flat[o * c.positions() + q]` (at least `c_out * positions` values) with the sum of
-/// `parts`' correlations at padded-row position `q` of `c`, plus `bias[o]`: one part,
+/// `parts`' correlations at padded-row position `q` of `c`, plus `bias[o]`, for the `q` of the
+/// whole tiles that cover `out_h` rows (later ones are left as they are): one part,
 /// [`correlate`]'s sums; Winograd's element-wise products (`conv_winograd`), 1×1 parts over
 /// tiles; a strided convolution's phases. Call only when [`available`] is true.
 pub(super) fn sum_parts(c: &Correlation, parts: &[Part], bias: Option<&[f32]>, flat: &mut [f32]) {
     let kernels = kernels().expect("AVX2 and FMA");
-    accumulate(c, kernels, parts, bias, &Sweep::padded(c), as_uninit(flat));
+    accumulate(c, kernels, parts, bias, &Sweep::padded(c, kernels), as_uninit(flat));
 }
 
 /// Sums `parts` ([`sum_parts`]) into `out`, `c_out × out_h × out_w`, adding `bias[o]` to channel
@@ -577,10 +580,10 @@ pub fn kernel_gradient(c: &Correlation, sums: Vec<f32>) -> Vec<f32> {
     dk
 }
 
-/// The weight gradient as tap tiles (AVX-512, 3×3, or 1×1 at stride 1): a group of images at a
-/// time ([`Correlation::tap_group`]), their inputs padded and their output gradients transposed
-/// to position-major rows of output channels; every (block of output channels, input channel)
-/// adds its taps' sums over the group's positions to `sums` (`[i][tap][lanes_out]`).
+/// The weight gradient as tiles (3×3 kernels: AVX-512 tap tiles or AVX2 column tiles; 1×1 at
+/// stride 1: point tiles): a group of images at a time ([`Correlation::tap_group`]), their inputs
+/// padded and their output gradients transposed to position-major rows of output channels; the
+/// tiles add their taps' sums over the group's positions to `sums` (`[i][tap][lanes_out]`).
 fn weight_gradient_by_taps(
     c: &Correlation,
     images: usize,
@@ -902,12 +905,16 @@ struct Sweep {
 }
 
 impl Sweep {
-    /// The padded geometry of `c`: channels `channel_stride` apart, sums `positions` apart.
-    fn padded(c: &Correlation) -> Self {
+    /// The padded geometry of `c`: channels `channel_stride` apart, sums `positions` apart, tiles
+    /// over the `out_h` padded rows in whole tiles of `kernels`. AVX2's 16-position tiles stop
+    /// short of [`Correlation::positions`]' rounding to [`MAX_TILE`] on such maps as 15 rows of
+    /// 16 (240 positions: 15 tiles, not 16) or 8 rows of 9 (72: 5 tiles, not 6).
+    fn padded(c: &Correlation, kernels: Kernels) -> Self {
+        let end = (c.out_h * c.padded_w()).div_ceil(kernels.tile()) * kernels.tile();
         Sweep {
             plane: c.channel_stride(),
             padded_w: c.padded_w(),
-            positions: 0..c.positions(),
+            positions: 0..end,
             dst_stride: c.positions(),
             ahead: false,
         }
