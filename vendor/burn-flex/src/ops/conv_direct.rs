@@ -925,7 +925,7 @@ impl Sweep {
     /// short of [`Correlation::positions`]' rounding to [`MAX_TILE`] on such maps as 15 rows of
     /// 16 (240 positions: 15 tiles, not 16) or 8 rows of 9 (72: 5 tiles, not 6).
     fn padded(c: &Correlation, kernels: Kernels) -> Self {
-        let end = (c.out_h * c.padded_w()).div_ceil(kernels.tile()) * kernels.tile();
+        let end = (c.out_h * c.padded_w()).next_multiple_of(kernels.tile());
         Sweep {
             plane: c.channel_stride(),
             padded_w: c.padded_w(),
@@ -969,9 +969,8 @@ fn accumulate(
         let reach = (c.c_in - 1) * plane + end + (part.kh - 1) * padded_w + part.kw - 1;
         assert!(part.src.len() >= reach);
         // (first channel, channels, first position) of each tile, channel block by block.
-        let per_pass = sweep.channels;
-        let blocks = (0..c.c_in).step_by(per_pass);
-        let blocks = blocks.map(|i0| (i0, per_pass.min(c.c_in - i0)));
+        let blocks = (0..c.c_in).step_by(sweep.channels);
+        let blocks = blocks.map(|i0| (i0, sweep.channels.min(c.c_in - i0)));
         let tiles = blocks.flat_map(|(i0, channels)| {
             let starts = (start..end).step_by(kernels.tile());
             starts.map(move |q0| (i0, channels, q0))
