@@ -2,6 +2,7 @@
 
     python3 -m venv .venv && .venv/bin/pip install torch numpy
     .venv/bin/python bench/pytorch_minigooglenet.py [--steps 20] [--warmup 3] [--threads 2]
+    python3 bench/pytorch_minigooglenet.py --device cuda --steps 200 --warmup 20   # on a GPU
 
 Same architecture (conv → BatchNorm(eps 1e-3, momentum 0.01) → ReLU modules, inception and
 downsample blocks, 7×7 average pool, dropout 0.5, linear), batch 64, SGD momentum 0.9, f32,
@@ -72,16 +73,21 @@ def main():
     parser.add_argument("--eval-batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels-last", action="store_true")
+    # `cuda` for the GPU figure beside `clrtrain bench --backend wgpu|cuda` (cuDNN autotuned, as
+    # clrtrain's GPU kernels are); `--threads` then only sets the host's threads.
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = True
+    device = torch.device(args.device)
     torch.manual_seed(0)
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
-    model = mini_googlenet().to(memory_format=fmt)
+    model = mini_googlenet().to(device, memory_format=fmt)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
-    x = torch.randn(args.batch_size, 3, 32, 32).to(memory_format=fmt)
-    y = torch.randint(0, 10, (args.batch_size,))
+    x = torch.randn(args.batch_size, 3, 32, 32).to(device, memory_format=fmt)
+    y = torch.randint(0, 10, (args.batch_size,)).to(device)
 
     def steps(n):
         losses = []
@@ -104,7 +110,7 @@ def main():
     train_s = time.perf_counter() - start
 
     model.eval()
-    xe = torch.randn(args.eval_batch_size, 3, 32, 32).to(memory_format=fmt)
+    xe = torch.randn(args.eval_batch_size, 3, 32, 32).to(device, memory_format=fmt)
     batches = max(args.steps // 5, 2)
     with torch.no_grad():
         model(xe).argmax(1).tolist()
@@ -114,6 +120,7 @@ def main():
         eval_s = time.perf_counter() - start
     print(json.dumps({
         "framework": f"pytorch {torch.__version__}",
+        "device": str(device),
         "threads": torch.get_num_threads(),
         "channels_last": args.channels_last,
         "parameters": params,

@@ -8,6 +8,8 @@
 #      own test-set predictions.
 # Prints seconds per epoch, images per second and the agreement; everything lands in $OUT
 # (default: gpu-acceptance/). Budget: about 10 minutes on a 16-core machine with a prebuilt binary.
+# Vulkan needs its loader and, with NVIDIA's driver in a container, libglvnd (README: "On a real
+# GPU"); the `cuda` build downloads LLVM from GitHub, so offline it falls back to wgpu.
 #
 #   bash scripts/gpu_acceptance.sh                 # build, then measure
 #   CLRTRAIN_BIN=target/release/clrtrain BACKENDS="wgpu" bash scripts/gpu_acceptance.sh
@@ -54,6 +56,13 @@ for backend in $BACKENDS; do
   fi
 done
 
+# PyTorch on the same GPU, where its python3 has CUDA: the figure to compare against
+if python3 -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
+  log "bench of the same network in PyTorch on CUDA"
+  python3 bench/pytorch_minigooglenet.py --device cuda --channels-last --steps 200 --warmup 20 \
+    > "$OUT/bench-torch-cuda.json" 2> "$OUT/bench-torch-cuda.err" || true
+fi
+
 for backend in "${opened[@]}"; do
   run="$OUT/train-$backend"
   log "$EPOCHS-epoch run on $DATA with $backend"
@@ -73,6 +82,11 @@ for backend in flex "${opened[@]}"; do
     "$(field "$json" "['inference']['images_per_s']")" \
     "$(field "$json" "['peak_rss_mib']")"
 done
+json="$OUT/bench-torch-cuda.json"
+if [ -s "$json" ]; then
+  printf 'pytorch-cuda training %s images/s, inference %s images/s\n' \
+    "$(field "$json" "['train_images_per_s']")" "$(field "$json" "['inference_images_per_s']")"
+fi
 for backend in "${opened[@]}"; do
   run="$OUT/train-$backend"
   [ -f "$run/history.csv" ] || continue
