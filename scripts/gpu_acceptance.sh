@@ -8,8 +8,8 @@
 #      own test-set predictions.
 # Prints seconds per epoch, images per second and the agreement; everything lands in $OUT
 # (default: gpu-acceptance/). Budget: about 10 minutes on a 16-core machine with a prebuilt binary.
-# Vulkan needs its loader and, with NVIDIA's driver in a container, libglvnd (README: "On a real
-# GPU"); the `cuda` build downloads LLVM from GitHub, so offline it falls back to wgpu.
+# Vulkan needs its loader and, with NVIDIA's driver in a container, libglvnd (README: "wgpu on a
+# real GPU"); the `cuda` build downloads LLVM from GitHub, so offline it falls back to wgpu.
 #
 #   bash scripts/gpu_acceptance.sh                 # build, then measure
 #   CLRTRAIN_BIN=target/release/clrtrain BACKENDS="wgpu" bash scripts/gpu_acceptance.sh
