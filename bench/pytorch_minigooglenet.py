@@ -6,10 +6,12 @@
 
 Same architecture (conv → BatchNorm(eps 1e-3, momentum 0.01) → ReLU modules, inception and
 downsample blocks, 7×7 average pool, dropout 0.5, linear), batch 64, SGD momentum 0.9, f32,
-random images; loss read back every 8 steps as clrtrain does. Prints one JSON object.
+random images; loss read back every 8 steps as clrtrain does. Prints one JSON object; with
+`--profile N`, torch.profiler's per-operator table of N more training steps on stderr.
 """
 import argparse
 import json
+import sys
 import time
 
 import torch
@@ -76,6 +78,10 @@ def main():
     # `cuda` for the GPU figure beside `clrtrain bench --backend wgpu|cuda` (cuDNN autotuned, as
     # clrtrain's GPU kernels are); `--threads` then only sets the host's threads.
     parser.add_argument("--device", default="cpu")
+    # Where a step's time goes, per operator, to set beside `conv_ops`' per-call figures.
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after the timings, profile N more training steps and print "
+                             "torch.profiler's table (self CPU time per operator) to stderr")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = True
@@ -108,6 +114,14 @@ def main():
     start = time.perf_counter()
     steps(args.steps)
     train_s = time.perf_counter() - start
+
+    if args.profile > 0:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            steps(args.profile)
+        print(f"{args.profile} training steps, {args.threads} threads:", file=sys.stderr)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30),
+              file=sys.stderr)
 
     model.eval()
     xe = torch.randn(args.eval_batch_size, 3, 32, 32).to(device, memory_format=fmt)
