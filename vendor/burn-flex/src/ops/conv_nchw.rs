@@ -15,10 +15,11 @@
 //! Where the CPU has AVX2 and FMA, stride-1 f32 convolutions compute their forward pass and input
 //! gradient as direct correlations instead (`conv_direct`), 3x3 ones with 16 channels or more
 //! on maps of 15x15 or more, or of 7x7 or more several images side by side, as Winograd tiles
-//! (`conv_winograd`; their weight gradient from 15x15 on); with its AVX-512 kernels, 1x1 ones
+//! (`conv_winograd`; their weight gradient from 15x15 on, and with the AVX2 kernels on 7x7 maps
+//! too); with its AVX-512 kernels, 1x1 ones
 //! too, and strided ones as sums of correlations over the input's phases (`conv_phases`).
-//! The weight gradient is summed over a fixed number of image chunks, in order, so its value does
-//! not depend on the number of threads.
+//! The weight gradient is summed over image chunks whose number follows from the batch and the
+//! shape, in order, so its value does not depend on the number of threads.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -606,7 +607,7 @@ fn weight_backward_typed<T: Real>(
     let xs: &[T] = x.as_slice().expect("contiguous");
     let dys: &[T] = output_grad.as_slice().expect("contiguous");
 
-    let dw = sum_over_chunks(g.batch, g.weight_len(), |images, dw: &mut [T]| {
+    let dw = sum_over_chunks(g.batch, 1, g.weight_len(), |images, dw: &mut [T]| {
         with_scratch(g.col_len(), |col: &mut [T]| {
             let (m, k, p) = (g.c_out_group(), g.group_rows(), g.positions());
             for n in images.clone() {
@@ -665,7 +666,13 @@ fn direct_weight_backward(
     } else {
         c.weight_sums_len()
     };
-    let sums = sum_over_chunks(g.batch, sums_len, |images, sums: &mut [f32]| {
+    // Winograd's passes want whole chunks of images (16 of 7×7); the direct sums any.
+    let least = if winograd {
+        conv_winograd::gradient_chunk(&c)
+    } else {
+        1
+    };
+    let sums = sum_over_chunks(g.batch, least, sums_len, |images, sums: &mut [f32]| {
         let x = &xs[images.start * g.in_image()..images.end * g.in_image()];
         let dy = &dys[images.start * g.out_image()..images.end * g.out_image()];
         if winograd {
@@ -688,15 +695,17 @@ fn direct_weight_backward(
     Ok(tensor_from(dw, w_shape.clone()))
 }
 
-/// `Σ partial(images)` over the batch cut into a fixed number of image chunks, each computed (in
+/// `Σ partial(images)` over the batch cut into a fixed number of image chunks
+/// ([`WEIGHT_GRAD_CHUNKS`], fewer where a chunk needs at least `least` images), each computed (in
 /// parallel) into a zeroed buffer of `len` and summed in order, so that the result does not
 /// depend on the number of threads; the sum in parallel blocks of [`SUM_BLOCK`] elements.
 fn sum_over_chunks<T: Real>(
     batch: usize,
+    least: usize,
     len: usize,
     partial: impl Fn(Range<usize>, &mut [T]) + Send + Sync,
 ) -> Vec<T> {
-    let chunk = batch.div_ceil(WEIGHT_GRAD_CHUNKS).max(1);
+    let chunk = batch.div_ceil(WEIGHT_GRAD_CHUNKS).max(least).max(1);
     let part = |c: usize| {
         let mut sum = vec![T::zero(); len];
         partial(c * chunk..((c + 1) * chunk).min(batch), &mut sum);

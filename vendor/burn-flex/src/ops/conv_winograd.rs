@@ -35,18 +35,19 @@
 //! the kernel transform once per chunk, `dg = G₂ᵀ dU G₄`. Those products are 1×1 weight
 //! gradients whose positions are tiles, run as `conv_direct`'s point tiles (output channels in
 //! the lanes, the transposed output gradient per tile); small maps take several images per pass
-//! ([`GRADIENT_TILES`]) so that the tiles' sums are loaded and stored once per 128 tiles.
+//! ([`GRADIENT_TILES`]) so that the tiles' sums are loaded and stored once per 128 tiles, side
+//! by side in one strip where they can go so (as in the forward pass, below).
 //!
 //! An image's tiles are taken a block of tile rows at a time ([`Tiles::block_rows`]), so that the
 //! block's transformed input and products stay in L2 between the three steps. Small images (one
-//! block) go several side by side into one strip ([`Tiles::strip`]) for the forward pass, so that
-//! the transforms' vectors are full (a 7×7 map has 2 tiles per row) and one product covers
+//! block) go several side by side into one strip ([`Tiles::strip`]), so that the transforms'
+//! vectors are full (a 7×7 map has 2 tiles per row) and one forward product covers
 //! [`FORWARD_TILES`] tiles or more. The transforms run on 8-lane AVX2 vectors with either kernel
 //! set, and the products add in the same order with either, so both sets give the same bits.
 //! The strips follow from the batch alone (an image's last tile also transforms the next
-//! image's first column, which the output transform cancels up to rounding) and each strip (each
-//! chunk, for the weight gradient) is computed on one thread, so results do not depend on the
-//! number of threads.
+//! image's first columns, which the output transform, or for the weight gradient the kernel
+//! transform, cancels up to rounding) and each strip (each chunk, for the weight gradient) is
+//! computed on one thread, so results do not depend on the number of threads.
 
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
@@ -66,7 +67,7 @@ const LANES: usize = 8;
 /// machines measured.
 const BLOCK_BYTES: usize = 1 << 20;
 /// Tiles per pass of the weight gradient's products, at least: on 15×15 maps (32 tiles) 4
-/// images at a time.
+/// images at a time, on 7×7 maps (8 tiles) 16.
 const GRADIENT_TILES: usize = 128;
 
 /// Tiles per call of [`correlate`], at least, where images go side by side: on 7×7 maps (8
@@ -103,12 +104,16 @@ pub fn pays(c: &Correlation) -> bool {
     shaped && channels && (large || side_by_side) && conv_direct::available()
 }
 
-/// Whether the weight gradient runs as Winograd tiles: where [`pays`] and on maps of 15×15 or
-/// more. On 7×7 maps (240 and 336 → 160 channels) it measured 38 and 58 ms per batch of 64
-/// against the direct tap tiles' 22 and 34 (its transforms run per image, on vectors of 8 tiles
-/// for a 7×7 map's 2 per row; not profiled further).
+/// Whether the weight gradient runs as Winograd tiles: where [`pays`], on maps of 15×15 or more,
+/// and with the AVX2 set also on smaller maps whose images go side by side ([`Tiles::strip`]:
+/// the 7×7 maps, 16 images per pass). There the products of a pass cover 128 tiles and the
+/// transforms run over the strip's full vectors; on an AVX2 EPYC that beat the AVX2 tap tiles (one
+/// image per pass, as this ran before, it lost to them: its transforms on vectors of 8 tiles
+/// for a 7×7 map's 2 per row, its sums loaded and stored every 32 tiles). The AVX-512 set keeps
+/// its tap tiles there until measured.
 pub fn weight_gradient_pays(c: &Correlation) -> bool {
-    pays(c) && c.out_h >= 15 && c.out_w >= 15
+    let large = c.out_h >= 15 && c.out_w >= 15;
+    pays(c) && (large || (conv_direct::avx2_set() && Tiles::new(c).side_by_side()))
 }
 
 /// The kernel transformed and packed: `U[e]` for each element `e`, laid out as
@@ -200,18 +205,23 @@ impl Tiles {
             ..self.c
         }
     }
-    /// Images per call of [`correlate`], side by side in a strip ([`Tiles::strip`]): as many as
-    /// make [`FORWARD_TILES`] tiles (the transformed kernel then read once per that many), where
-    /// an image is one block, its slot whole vectors and the columns it shares with the next
-    /// image are zeros or unread (`left + in_w ≤ slot`: its input ends in its slot; the last
-    /// valid output's last tap, `out_w + kw - 2`, before the next image's input); else one.
-    fn forward_group(&self) -> usize {
+    /// Whether images can go side by side in a strip ([`Tiles::strip`]): where an image is one
+    /// block, its slot whole vectors and the columns it shares with the next image are zeros or
+    /// unread (`left + in_w ≤ slot`: its input ends in its slot; the last valid output's last
+    /// tap, `out_w + kw - 2`, before the next image's input).
+    fn side_by_side(&self) -> bool {
         let (c, slot) = (&self.c, self.slot());
         let shared = c.left + c.in_w <= slot && c.out_w + c.kw <= slot + c.left + 1;
-        if self.block_rows < self.down || slot % LANES != 0 || !shared {
-            1
-        } else {
+        self.block_rows == self.down && slot % LANES == 0 && shared
+    }
+    /// Images per call of [`correlate`], side by side in a strip: as many as make
+    /// [`FORWARD_TILES`] tiles (the transformed kernel then read once per that many) where they
+    /// can go side by side ([`Tiles::side_by_side`]), else one.
+    fn forward_group(&self) -> usize {
+        if self.side_by_side() {
             FORWARD_TILES.div_ceil(self.block_rows * self.across).max(1)
+        } else {
+            1
         }
     }
     /// Vectors' worth of tiles per row.
@@ -233,20 +243,32 @@ impl Tiles {
             GRADIENT_TILES.div_ceil(self.down * self.across).max(1)
         }
     }
+    /// How a weight-gradient pass of `count` images is laid out: `(parts, per)`, `parts`
+    /// transforms of `per` images each. Images that can go side by side make one strip (the
+    /// transforms' vectors full); others are transformed one by one.
+    fn gradient_parts(&self, count: usize) -> (usize, usize) {
+        if self.side_by_side() {
+            (1, count)
+        } else {
+            (count, 1)
+        }
+    }
     /// Transformed output gradient of one element of a block: `[tile][lanes_out]`.
     fn gradient_len(&self) -> usize {
         self.block_rows * self.across * self.c.lanes_out()
     }
-    /// Scratch for [`weight_gradient`]: the sums `dU`, the padded input, one channel's
-    /// horizontally transformed rows, a pass's transformed inputs, the transposed output gradient
-    /// and a pass's transformed output gradients.
+    /// Scratch for [`weight_gradient`]: the sums `dU`, then [`Tiles::pass_len`] for a full pass.
     fn weight_scratch_len(&self) -> usize {
-        let (c, lanes) = (&self.c, self.c.lanes_out());
-        let (sums, group) = (ELEMENTS * c.c_in * lanes, self.image_group());
-        let input = self.padded().padded_len() + self.rows_len();
-        let transformed = group * ELEMENTS * self.products().padded_len();
-        let gradient = c.out_h * c.out_w * lanes + group * ELEMENTS * self.gradient_len();
-        sums + input + transformed + gradient
+        let (parts, per) = self.gradient_parts(self.image_group());
+        ELEMENTS * self.c.c_in * self.c.lanes_out() + self.strip(per).pass_len(parts)
+    }
+    /// Scratch for one weight-gradient pass of `parts` transforms of this strip's images: the
+    /// padded input, one channel's horizontally transformed rows, the transposed output
+    /// gradients, and each part's transformed inputs and output gradients.
+    fn pass_len(&self, parts: usize) -> usize {
+        let transposed = self.images * self.c.out_h * self.c.out_w * self.c.lanes_out();
+        let transformed = ELEMENTS * (self.products().padded_len() + self.gradient_len());
+        self.padded().padded_len() + self.rows_len() + transposed + parts * transformed
     }
     /// Scratch for [`correlate`] on a strip: the padded input, the transformed inputs, the
     /// products and one channel's horizontally transformed rows.
@@ -372,6 +394,12 @@ pub fn weight_scratch_len(c: &Correlation) -> usize {
     Tiles::new(c).weight_scratch_len()
 }
 
+/// Images per chunk of the batch that [`weight_gradient`] needs, at least, for its passes to be
+/// whole ([`GRADIENT_TILES`] tiles: 16 images of 7×7, 4 of 15×15).
+pub fn gradient_chunk(c: &Correlation) -> usize {
+    Tiles::new(c).image_group()
+}
+
 /// Adds to `dk` (`[o][i][ky][kx]`) the kernel gradient over a chunk of images (`input` their
 /// inputs, `out_grad` their output gradients, `scratch` at least [`weight_scratch_len`]). The
 /// transpose of the forward pass: with `Z = A₂ dY A₄ᵀ` each tile's output gradient carried back
@@ -393,31 +421,60 @@ pub fn weight_gradient(
     assert_eq!(dk.len(), c.kernel_len());
     let tiles = Tiles::new(c);
     assert!(scratch.len() >= tiles.weight_scratch_len());
-    let (p, padded_c, lanes) = (tiles.products(), tiles.padded(), c.lanes_out());
-    let group = tiles.image_group();
-    let (v_len, z_len) = (ELEMENTS * p.padded_len(), ELEMENTS * tiles.gradient_len());
-    let (du, rest) = scratch.split_at_mut(ELEMENTS * c.c_in * lanes);
-    let (padded, rest) = rest.split_at_mut(padded_c.padded_len());
-    let (rows, rest) = rest.split_at_mut(tiles.rows_len());
-    let (transformed, rest) = rest.split_at_mut(group * v_len);
-    let (dyt, rest) = rest.split_at_mut(c.out_h * c.out_w * lanes);
-    let z = &mut rest[..group * z_len];
+    let (du, rest) = scratch.split_at_mut(ELEMENTS * c.c_in * c.lanes_out());
     du.fill(0.0);
+    let group = tiles.image_group();
     for n0 in (0..images).step_by(group) {
         let count = group.min(images - n0);
+        let (parts, per) = tiles.gradient_parts(count);
+        let pass = Pass {
+            tiles: tiles.strip(per),
+            parts,
+            input: &input[n0 * c.input_len()..][..count * c.input_len()],
+            out_grad: &out_grad[n0 * c.output_len()..][..count * c.output_len()],
+        };
+        pass.add_to(du, rest);
+    }
+    add_kernel_gradient(c, du, dk);
+}
+
+/// One pass of [`weight_gradient`]: `parts` transforms of `tiles.images` images each (a strip
+/// of several, or one image), their products added to the sums in one sweep per block.
+struct Pass<'a> {
+    tiles: Tiles,
+    parts: usize,
+    input: &'a [f32],
+    out_grad: &'a [f32],
+}
+
+impl Pass<'_> {
+    /// Adds the pass's products to `du` (`[e][i][lanes_out]`); `scratch` at least
+    /// [`Tiles::pass_len`].
+    fn add_to(&self, du: &mut [f32], scratch: &mut [f32]) {
+        let (tiles, c) = (&self.tiles, &self.tiles.c);
+        let (p, padded_c, lanes) = (tiles.products(), tiles.padded(), c.lanes_out());
+        let (v_len, z_len) = (ELEMENTS * p.padded_len(), ELEMENTS * tiles.gradient_len());
+        let (per, transposed) = (tiles.images, c.out_h * c.out_w * lanes);
+        let (padded, rest) = scratch.split_at_mut(padded_c.padded_len());
+        let (rows, rest) = rest.split_at_mut(tiles.rows_len());
+        let (dyt, rest) = rest.split_at_mut(per * transposed);
+        let (transformed, rest) = rest.split_at_mut(self.parts * v_len);
+        let z = &mut rest[..self.parts * z_len];
+        assert!(self.parts == 1 || tiles.block_rows == tiles.down);
         for block in tiles.blocks() {
-            for k in 0..count {
-                // An image with several blocks is alone in its pass: laid out once, at the first.
+            for k in 0..self.parts {
+                // A part with several blocks is alone in its pass: laid out once, at the first.
                 if block.start == 0 {
-                    let n = n0 + k;
-                    let x = &input[n * c.input_len()..][..c.input_len()];
-                    let dy = &out_grad[n * c.output_len()..][..c.output_len()];
-                    conv_direct::pad_input(&padded_c, x, padded);
-                    conv_direct::transpose_output_grad(c, dy, dyt);
+                    let x = &self.input[k * per * c.input_len()..][..per * c.input_len()];
+                    conv_direct::pad_images(&padded_c, per, tiles.slot(), x, padded);
+                    let dy = self.out_grad[k * per * c.output_len()..].chunks(c.output_len());
+                    for (dy, dyt) in dy.take(per).zip(dyt.chunks_mut(transposed)) {
+                        conv_direct::transpose_output_grad(c, dy, dyt);
+                    }
                 }
                 let v = &mut transformed[k * v_len..][..v_len];
-                transform_input(&tiles, padded, block.clone(), rows, v);
-                transform_gradient(&tiles, block.clone(), dyt, &mut z[k * z_len..][..z_len]);
+                transform_input(tiles, padded, block.clone(), rows, v);
+                transform_gradient(tiles, block.clone(), dyt, &mut z[k * z_len..][..z_len]);
             }
             let positions = block.len() * tiles.across;
             for e in 0..ELEMENTS {
@@ -427,35 +484,38 @@ pub fn weight_gradient(
                     x_stride: v_len,
                     dyt: &z[e * tiles.gradient_len()..],
                     dy_stride: z_len,
-                    shape: [count, c.c_in, positions, lanes],
+                    shape: [self.parts, c.c_in, positions, lanes],
                 };
                 products.add_to(&mut du[e * c.c_in * lanes..][..c.c_in * lanes]);
             }
         }
     }
-    add_kernel_gradient(c, du, dk);
 }
 
 /// The output gradient's transform for a block's tiles, `Z = A₂ dY A₄ᵀ` (`dY` a tile's 2 × 4
 /// gradients, zero outside the map), every output channel: tile `t` of the block at
-/// `z[e · gradient_len + t · lanes_out + o]`, from `dyt` laid out as
-/// `conv_direct::transpose_output_grad` lays it out.
+/// `z[e · gradient_len + t · lanes_out + o]`, from `dyt` holding the strip's images one after
+/// another, each laid out as `conv_direct::transpose_output_grad` lays it out.
 fn transform_gradient(tiles: &Tiles, block: Range<usize>, dyt: &[f32], z: &mut [f32]) {
     let c = &tiles.c;
     let (lanes, len) = (c.lanes_out(), tiles.gradient_len());
-    assert!(dyt.len() >= c.out_h * c.out_w * lanes && z.len() >= ELEMENTS * len);
+    let (hw, across) = (c.out_h * c.out_w, tiles.across / tiles.images);
+    assert!(dyt.len() >= tiles.images * hw * lanes && z.len() >= ELEMENTS * len);
     assert!(block.len() * tiles.across * lanes <= len && block.end <= tiles.down);
     for (j, ty) in block.enumerate() {
         for tx in 0..tiles.across {
+            // Tile `tx` of the strip is tile `tx % across` of image `tx / across`.
+            let (image, tx_image) = (tx / across, tx % across);
             let at = |r: usize, k: usize| {
-                let (y, x) = (TILE_H * ty + r, TILE_W * tx + k);
-                (y < c.out_h && x < c.out_w).then_some((y * c.out_w + x) * lanes)
+                let (y, x) = (TILE_H * ty + r, TILE_W * tx_image + k);
+                (y < c.out_h && x < c.out_w).then_some((image * hw + y * c.out_w + x) * lanes)
             };
             let d = core::array::from_fn(|r| core::array::from_fn(|k| at(r, k)));
             let t = j * tiles.across + tx;
             // SAFETY: the CPU has AVX2 and FMA (`pays` checked `conv_direct::available`); every
-            // offset in `d` is a position inside the map, whose `lanes` values `dyt` holds; tile
-            // `t`'s writes end at `23 · len + (t + 1) · lanes ≤ 24 · len` (bounds above).
+            // offset in `d` is a position inside an image's map, whose `lanes` values `dyt`
+            // holds; tile `t`'s writes end at `23 · len + (t + 1) · lanes ≤ 24 · len` (bounds
+            // above).
             #[cfg(target_arch = "x86_64")]
             unsafe {
                 avx2::gradient(dyt.as_ptr(), d, lanes, z[t * lanes..].as_mut_ptr(), len)
