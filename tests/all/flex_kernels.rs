@@ -263,12 +263,20 @@ fn convolutions_and_their_gradients_match_the_definition() {
         // than their 3 columns per call.
         many_channels,
         five_by_five,
-        // Weight gradients as tap tiles (AVX-512: two vectors then one; AVX2: three 16-lane
-        // blocks) for 45 output channels in 48 lanes, over 11 chunks of 3 images: on 17×14 maps
-        // (too narrow for the Winograd weight gradient) in groups of 2 and 1 images, on 7×7 maps
-        // all 3 at once. On 16×16 maps the Winograd tiles take it (below). The forward passes
-        // and input gradients of all three run as Winograd tiles, on 17×14 and 7×7 maps several
-        // images side by side (below).
+        // Weight gradients for 45 output channels: on 40×6 maps (too narrow for Winograd) as tap
+        // tiles (AVX-512: two vectors then one; AVX2: three 16-lane blocks) in 48 lanes, over 11
+        // chunks of 3 images in groups of 2 and 1 (240 positions: 46,080 bytes of transposed
+        // output gradient per image against 128 KiB); on 17×14, 16×16 and 7×7 maps as Winograd
+        // tiles (below), as are the forward passes and input gradients of those three, on 17×14
+        // and 7×7 maps several images side by side (below).
+        Conv {
+            n: 33,
+            c: 16,
+            h: 40,
+            w: 6,
+            out: 45,
+            ..base
+        },
         Conv {
             n: 33,
             c: 16,
@@ -293,8 +301,9 @@ fn convolutions_and_their_gradients_match_the_definition() {
             out: 45,
             ..base
         },
-        // The weight gradient's 11 chunk sums added in two parallel blocks: 40 × 9 × 48 =
-        // 17,280 values (the tap tiles' sums; without AVX2 the GEMM's), 16,384 per block.
+        // The weight gradient's chunk sums added in two parallel blocks: 40 × 9 × 48 = 17,280
+        // values, 16,384 per block (Winograd's 3 chunks of 16, 16 and 1 images; without AVX2
+        // the GEMM's 11 chunks of 3).
         Conv {
             n: 33,
             c: 40,
@@ -304,29 +313,33 @@ fn convolutions_and_their_gradients_match_the_definition() {
             ..base
         },
         // Winograd F(2×4, 3×3) forward, input and weight gradients (16 channels or more on both
-        // sides, maps of 15×15 or more, or of 7×7 or more in strips (below), 15×15 for the weight
-        // gradient; also the 16×16 shape above, its weight gradient in passes of the chunk's 3
-        // images where 4 would fit, its 45 output channels in a tile of three 16-lane vectors on
-        // AVX-512 and of one on AVX2): 37 input channels (two channel blocks; the weight gradient's
-        // point tiles of 8 or 6 channels, the last partial), output rows of 10 tiles of 4 columns
-        // (two 8-tile vectors, the last partial; the last tile one column of the odd 37-wide map),
-        // and 20 rows of tiles in two blocks of 10 (24 × (37 + 24) × 10 × 4 bytes per tile row
-        // against 1 MiB: the weight gradient's passes one block of one image); then "valid" on odd
-        // maps (15 × 17 outputs: a last tile row of one row, a last tile of one column), whose
-        // input gradient pads by 2; then the model's 15×15 maps over 70 images, chunks of 5: a
-        // weight-gradient pass of 4 images (4 × 32 tiles), then one of 1. Several images side by
-        // side in one strip (forward and input gradient; each image's padded columns `4 · across`
-        // after the one before, the last two shared): the 7×7 maps above over 33 images in strips
-        // of 8 then 1, each image's eighth output column (outside the map, thrown away) reading the
-        // next image's first input column; the 17×14 maps in strips of 2 (36 tiles each: 16 strips,
-        // then 1); these 15×15 maps in 35 strips of 2. One image per call where the input does not
-        // end within its slot (16×16) or the slot is not whole 8-column vectors (15 × 17 outputs: 5
-        // tiles across), or an image takes two blocks (40×37). The Winograd weight gradient sums
-        // transformed values up to ≈ 20 times the inputs' and ≈ 30 times the gradients' in f32,
-        // then carries them back through `G₂ᵀ · G₄`: on these four shapes it is off by up to 6.3e-5
-        // × (1 + |value|), within the common bound; the forward passes and input gradients, strips
-        // included (kernel transformed in f32), by up to 5.8e-6. (On 64 images of 96 → 32 on 32×32
-        // it measured 1.35e-4, against 6.0e-5 for plain f32 sums of the direct products.)
+        // sides, maps of 15×15 or more, or of 7×7 or more in strips (below); also the 16×16 shape
+        // above, its weight gradient in chunks of 4 images transformed one by one, its 45 output
+        // channels in a tile of three 16-lane vectors on AVX-512 and of one on AVX2): 37 input
+        // channels (two channel blocks; the weight gradient's point tiles of 8 or 6 channels, the
+        // last partial), output rows of 10 tiles of 4 columns (two 8-tile vectors, the last
+        // partial; the last tile one column of the odd 37-wide map), and 20 rows of tiles in two
+        // blocks of 10 (24 × (37 + 24) × 10 × 4 bytes per tile row against 1 MiB: the weight
+        // gradient's passes one block of one image); then "valid" on odd maps (15 × 17 outputs: a
+        // last tile row of one row, a last tile of one column), whose input gradient pads by 2;
+        // then the model's 15×15 maps over 70 images, chunks of 5: a weight-gradient pass of 4
+        // images (4 × 32 tiles), then one of 1. Several images side by side in one strip (each
+        // image's padded columns `4 · across` after the one before, the last two shared): forward
+        // and input gradient on the 7×7 maps above over 33 images in strips of 8 then 1, each
+        // image's eighth output column (outside the map, thrown away) reading the next image's
+        // first input column; on the 17×14 maps in strips of 2 (36 tiles each: 16 strips, then 1);
+        // on these 15×15 maps in 35 strips of 2; the weight gradient's passes on 7×7 maps in chunks
+        // of 16, 16 and 1 images, on 17×14 maps in 8 chunks of 4 and one of 1, on 15×15 maps of 4
+        // then 1. One image per call where the input does not end within its slot (16×16) or the
+        // slot is not whole 8-column vectors (15 × 17 outputs: 5 tiles across), or an image takes
+        // two blocks (40×37). The Winograd weight
+        // gradient sums transformed values up to ≈ 20 times the inputs' and ≈ 30 times the
+        // gradients' in f32, then carries them back through `G₂ᵀ · G₄`: its error passes 1e-4 × (1
+        // + |value|) on the longest passes, by at most 5.6e-8 × the products' absolute sum
+        // (`SUM_ROUNDING`); the forward passes and input gradients, strips included (kernel
+        // transformed in f32), are off by up to 5.8e-6. (On 64 images of 96 → 32 on 32×32 the
+        // weight gradient measured 1.35e-4, against 6.0e-5 for plain f32 sums of the direct
+        // products.)
         Conv {
             c: 37,
             h: 40,

@@ -344,12 +344,6 @@ pub fn available() -> bool {
     kernels().is_some()
 }
 
-/// Whether the AVX2 set runs (not the AVX-512 one): where a choice between kernels was measured
-/// on one set only (`conv_winograd::weight_gradient_pays`).
-pub fn avx2_set() -> bool {
-    kernels() == Some(Kernels::Avx2)
-}
-
 /// Whether 1×1 convolutions on maps of `positions` run faster as direct correlations, read and
 /// written in place, than as a GEMM: always with the AVX-512 set; with the AVX2 set on maps of
 /// [`AVX2_POINTWISE_POSITIONS`] or more: on MiniGoogLeNet's shapes (`conv_ops`, one thread) its

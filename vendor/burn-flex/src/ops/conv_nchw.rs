@@ -636,7 +636,7 @@ fn weight_backward_typed<T: Real>(
 }
 
 /// The weight gradient computed directly over chunks of images (f32), as Winograd tiles where
-/// they pay ([`conv_winograd::weight_gradient_pays`]), or the tensors back where the direct
+/// they pay ([`conv_winograd::pays`]), or the tensors back where the direct
 /// kernels do not apply or do not pay ([`conv_direct::weight_gradient_pays`]).
 fn direct_weight_backward(
     x: FlexTensor,
@@ -652,7 +652,7 @@ fn direct_weight_backward(
         options,
     );
     let direct = |c: &Correlation| {
-        conv_winograd::weight_gradient_pays(c) || conv_direct::weight_gradient_pays(c)
+        conv_winograd::pays(c) || conv_direct::weight_gradient_pays(c)
     };
     let Some(c) = g.strided_direct().filter(direct) else {
         return Err((x, output_grad));
@@ -660,7 +660,7 @@ fn direct_weight_backward(
     let (x, output_grad) = (x.to_contiguous(), output_grad.to_contiguous());
     let xs: &[f32] = x.as_slice().expect("contiguous");
     let dys: &[f32] = output_grad.as_slice().expect("contiguous");
-    let winograd = conv_winograd::weight_gradient_pays(&c);
+    let winograd = conv_winograd::pays(&c);
     let sums_len = if winograd {
         c.kernel_len()
     } else {

@@ -90,30 +90,21 @@ const G4: [[f64; 3]; PATCH_W] = [
     [0.0, 0.0, 1.0],
 ];
 
-/// Whether a correlation (forward or input gradient) runs as Winograd tiles: 3×3, stride 1, 16
-/// channels or more on either side (the first layer's 3 input channels, or its input
-/// gradient's 3 outputs, left the transforms a larger share than the products saved), and maps
-/// of 15×15 or more, or of 7×7 or more where several images go side by side into one product
-/// ([`Tiles::strip`]; 8 images of 7×7). One 7×7 image per call (8 tiles in a product of 32) lost
-/// to the direct correlation, which computes 63 positions for 49 there.
+/// Whether a correlation (forward, input gradient, weight gradient) runs as Winograd tiles: 3×3,
+/// stride 1, 16 channels or more on either side (the first layer's 3 input channels, or its
+/// input gradient's 3 outputs, left the transforms a larger share than the products saved), and
+/// maps of 15×15 or more, or of 7×7 or more where several images go side by side into one product
+/// ([`Tiles::strip`]; 8 images of 7×7 forward, 16 in a weight-gradient pass). One 7×7 image per
+/// call (8 tiles in a product of 32) lost to the direct correlation, which computes 63 positions
+/// for 49 there; one 7×7 image per weight-gradient pass lost to the tap tiles (its transforms on
+/// vectors of 8 tiles for 2 per row, its sums loaded and stored every 32 tiles), the strips of
+/// 16 beat them with both kernel sets (`conv_ops`, AVX2 EPYC and AVX-512 Xeon).
 pub fn pays(c: &Correlation) -> bool {
     let shaped = c.kh == 3 && c.kw == 3 && c.stride == 1 && c.top <= 2 && c.left <= 2;
     let channels = c.c_in >= 16 && c.c_out >= 16;
     let large = c.out_h >= 15 && c.out_w >= 15;
     let side_by_side = c.out_h >= 7 && c.out_w >= 7 && Tiles::new(c).forward_group() > 1;
     shaped && channels && (large || side_by_side) && conv_direct::available()
-}
-
-/// Whether the weight gradient runs as Winograd tiles: where [`pays`], on maps of 15×15 or more,
-/// and with the AVX2 set also on smaller maps whose images go side by side ([`Tiles::strip`]:
-/// the 7×7 maps, 16 images per pass). There the products of a pass cover 128 tiles and the
-/// transforms run over the strip's full vectors; on an AVX2 EPYC that beat the AVX2 tap tiles (one
-/// image per pass, as this ran before, it lost to them: its transforms on vectors of 8 tiles
-/// for a 7×7 map's 2 per row, its sums loaded and stored every 32 tiles). The AVX-512 set keeps
-/// its tap tiles there until measured.
-pub fn weight_gradient_pays(c: &Correlation) -> bool {
-    let large = c.out_h >= 15 && c.out_w >= 15;
-    pays(c) && (large || (conv_direct::avx2_set() && Tiles::new(c).side_by_side()))
 }
 
 /// The kernel transformed and packed: `U[e]` for each element `e`, laid out as
@@ -406,7 +397,7 @@ pub fn gradient_chunk(c: &Correlation) -> usize {
 /// through the output transform (per output channel) and `V` its transformed input,
 /// `dU[e][i][o] = Σ_tiles V[e][i] · Z[e][o]` — 24 products of `c_in · c_out · tiles`, 3 times
 /// fewer multiplications than the direct sums — and `dk[o][i] = G₂ᵀ dU[·][i][o] G₄`. Call only
-/// when [`weight_gradient_pays`] is true.
+/// when [`pays`] is true.
 pub fn weight_gradient(
     c: &Correlation,
     input: &[f32],
@@ -414,7 +405,7 @@ pub fn weight_gradient(
     dk: &mut [f32],
     scratch: &mut [f32],
 ) {
-    assert!(weight_gradient_pays(c));
+    assert!(pays(c));
     let images = input.len() / c.input_len();
     assert_eq!(input.len(), images * c.input_len());
     assert_eq!(out_grad.len(), images * c.output_len());
