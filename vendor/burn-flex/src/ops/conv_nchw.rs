@@ -15,9 +15,8 @@
 //! Where the CPU has AVX2 and FMA, stride-1 f32 convolutions compute their forward pass and input
 //! gradient as direct correlations instead (`conv_direct`), 3x3 ones with 16 channels or more
 //! on maps of 15x15 or more, or of 7x7 or more several images side by side, as Winograd tiles
-//! (`conv_winograd`; their weight gradient from 15x15 on, and with the AVX2 kernels on 7x7 maps
-//! too); with its AVX-512 kernels, 1x1 ones
-//! too, and strided ones as sums of correlations over the input's phases (`conv_phases`).
+//! (`conv_winograd`, their weight gradient too); with its AVX-512 kernels, 1x1 ones too, and
+//! strided ones as sums of correlations over the input's phases (`conv_phases`).
 //! The weight gradient is summed over image chunks whose number follows from the batch and the
 //! shape, in order, so its value does not depend on the number of threads.
 
